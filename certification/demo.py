@@ -1,0 +1,58 @@
+"""Demo inputs: UCI Adult split into train/evaluation files, a registered MLflow model, and the embedded spec."""
+
+from __future__ import annotations
+
+import shutil
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from certification.config import Settings
+from certification.datasets import load_adult
+
+MODEL_NAME = "adult-income-classifier"
+PROTECTED = ("sex", "race")
+# skops (not pickle) stores the model; these are the reviewed types a HistGradientBoosting pipeline needs.
+SKOPS_TRUSTED = ["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+def adult_model(train: pd.DataFrame, features: list[str]) -> Pipeline:
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])]
+    encode = make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                           OneHotEncoder(handle_unknown="ignore", sparse_output=False))
+    columns = ColumnTransformer([("categorical", encode, categorical)], remainder="passthrough")
+    model = make_pipeline(columns, HistGradientBoostingClassifier(random_state=0))
+    return model.fit(train[features], train["income"])
+
+
+def prepare(settings: Settings, folder: Path | None = None) -> Path:
+    """Write the demo files, register a freshly trained model as `candidate`, return the spec path."""
+    import mlflow
+    import mlflow.sklearn
+
+    folder = folder or settings.home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    train, evaluation = load_adult("train"), load_adult("test")
+    train.to_csv(folder / "train.csv", index=False)
+    evaluation.to_csv(folder / "evaluation.csv", index=False)
+    features = [c for c in train.columns if c not in (*PROTECTED, "income")]
+    model = adult_model(train, features)
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    experiment = mlflow.get_experiment_by_name("model-training")
+    experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
+        "model-training", artifact_location=settings.artifact_root.as_uri())
+    with mlflow.start_run(experiment_id=experiment_id, run_name="adult-hgb"):
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL_NAME,
+                                        input_example=train[features].head(3),
+                                        skops_trusted_types=SKOPS_TRUSTED)
+    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, "candidate", str(info.registered_model_version))
+    spec = folder / "adult.yaml"
+    shutil.copyfile(str(files("certification") / "specs" / "adult.yaml"), spec)
+    return spec

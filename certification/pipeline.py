@@ -1,0 +1,353 @@
+"""The certification run, stage by stage. The CLI and the Airflow tasks call exactly these functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from certification import report, tracking
+from certification.checks import BLOCKING, REGISTRY, STAGES, CheckResult, Status
+from certification.config import Settings, settings
+from certification.context import RunContext
+from certification.errors import CertificationError, LedgerError, SignoffRefused
+from certification.jsonutil import canonical_json, iso, utcnow
+from certification.ledger import Duplicate, Ledger
+from certification.spec import Spec, load_spec
+
+DECISIONS = ("approve", "reject")
+
+
+def new_run_id() -> str:
+    return f"cert-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def data_digest(datasets: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({k: v["sha256"] for k, v in datasets.items()}).encode()).hexdigest()
+
+
+@dataclass
+class SignoffState:
+    required: list[str]
+    approved: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    deadline: str | None = None
+    expired: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.rejected:
+            return "rejected"
+        if set(self.required) <= set(self.approved):
+            return "approved"
+        return "expired" if self.expired else "pending"
+
+    @property
+    def pending(self) -> list[str]:
+        return [r for r in self.required if r not in self.approved and r not in self.rejected]
+
+
+class Pipeline:
+    def __init__(self, ledger_url: str | None = None) -> None:
+        self.settings: Settings = settings(ledger_url)
+        self.ledger = Ledger(self.settings.ledger_url)
+        self.ledger.init_schema()
+        tracking.client(self.settings)  # points MLflow at the configured tracking store
+
+    # -- start ---------------------------------------------------------------------------------------------
+    def start(self, spec_path: str, overrides: dict[str, Any] | None = None, *, submitted_by: str,
+              origin: str = "cli", run_id: str | None = None, airflow_run: str | None = None
+              ) -> tuple[str, RunContext | None]:
+        """Validate the spec, bind the run to model/data/spec hashes and open its MLflow run.
+
+        Bad input is recorded as an `error` run before the exception propagates; a retry with the same run id
+        returns the existing run.
+        """
+        run_id = run_id or new_run_id()
+        overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+        if self.ledger.run(run_id):
+            return run_id, None
+        base = {"run_id": run_id, "created_at": utcnow(), "origin": origin, "submitted_by": submitted_by,
+                "spec_source": str(spec_path), "overrides_json": overrides, "airflow_run": airflow_run}
+        try:
+            spec = load_spec(spec_path, overrides)
+            ctx = RunContext.open(spec, self.settings.run_dir(run_id))
+            mlflow_run_id = tracking.start_run(self.settings, run_id, {
+                "certification.use_case": spec.use_case, "certification.model": ctx.model.reference})
+        except CertificationError as exc:
+            self._record_error_run(base, exc)
+            raise
+        row = {**base, "use_case": spec.use_case, "risk_tier": spec.risk_tier, "spec_sha256": spec.digest(),
+               "spec_json": spec.model_dump(mode="json"), "model_reference": ctx.model.reference,
+               "model_sha256": ctx.model.sha256, "datasets_json": ctx.datasets,
+               "required_roles_json": spec.approvals.roles, "mlflow_run_id": mlflow_run_id,
+               "signoff_deadline": None}
+        try:
+            self.ledger.record("runs", row)
+        except Duplicate:
+            return run_id, None
+        spec_file = self.settings.run_dir(run_id) / "spec.json"
+        spec_file.write_text(json.dumps(row["spec_json"], indent=2))
+        tracking.log_artifacts(self.settings, mlflow_run_id, [spec_file], "inputs", {
+            "certification.spec_sha256": row["spec_sha256"], "certification.model_sha256": ctx.model.sha256,
+            "certification.data_sha256": data_digest(ctx.datasets)})
+        return run_id, ctx
+
+    def _record_error_run(self, base: dict[str, Any], exc: Exception) -> None:
+        with self.ledger.write() as writer:
+            try:
+                writer.insert("runs", base)
+            except Duplicate:
+                pass
+            writer.insert("decisions", {"run_id": base["run_id"], "kind": "final", "verdict": "error",
+                                        "reasons_json": [str(exc)], "decided_by": "pipeline",
+                                        "decided_at": utcnow()})
+
+    # -- stages --------------------------------------------------------------------------------------------
+    def _run_row(self, run_id: str) -> dict[str, Any]:
+        run = self.ledger.run(run_id)
+        if run is None:
+            raise CertificationError(f"unknown run {run_id}")
+        return run
+
+    def decision(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        return next((d for d in self.ledger.rows("decisions", run_id) if d["kind"] == kind), None)
+
+    def results(self, run_id: str) -> list[CheckResult]:
+        return [CheckResult.from_dict({
+            "check_id": r["check_id"], "stage": r["stage"], "status": r["status"],
+            "measured": r["measured_json"], "threshold": r["threshold_json"], "rationale": r["rationale"],
+            "message": r["message"], "evidence": r["evidence_json"], "requirements": r["requirements_json"],
+        }) for r in self.ledger.rows("check_results", run_id)]
+
+    def open_context(self, run_id: str) -> RunContext:
+        """Re-open a run's inputs and refuse them if any byte changed since the run started."""
+        run = self._run_row(run_id)
+        spec = Spec.model_validate(run["spec_json"])
+        ctx = RunContext.open(spec, self.settings.run_dir(run_id))
+        if ctx.model.sha256 != run["model_sha256"]:
+            raise CertificationError(f"model changed since the run started ({ctx.model.reference})")
+        for name, info in run["datasets_json"].items():
+            if ctx.datasets[name]["sha256"] != info["sha256"]:
+                raise CertificationError(f"dataset {name} changed since the run started ({info['path']})")
+        return ctx
+
+    def run_stage(self, run_id: str, stage: str, ctx: RunContext | None = None) -> list[CheckResult]:
+        if stage not in STAGES:
+            raise CertificationError(f"unknown stage {stage!r}; stages are {STAGES}")
+        done = [r for r in self.results(run_id) if r.stage == stage]
+        if done or self.decision(run_id, "final"):
+            return done
+        try:
+            ctx = ctx or self.open_context(run_id)
+            results = [item.run(ctx) for item in REGISTRY[stage]]
+        except CertificationError as exc:
+            results = [CheckResult(item.check_id, stage, Status.ERROR, message=str(exc),
+                                   requirements=list(item.requirements)) for item in REGISTRY[stage]]
+        try:
+            with self.ledger.write() as writer:
+                for result in results:
+                    writer.insert("check_results", {**_result_row(result), "run_id": run_id,
+                                                    "recorded_at": utcnow()})
+        except Duplicate:  # a concurrent retry of this stage won; its results stand
+            return [r for r in self.results(run_id) if r.stage == stage]
+        stage_file = self.settings.run_dir(run_id) / f"{stage}.json"
+        stage_file.write_text(json.dumps([r.to_dict() for r in results], indent=2, default=str))
+        tracking.log_stage(self.settings, self._run_row(run_id)["mlflow_run_id"], stage, results, stage_file)
+        return results
+
+    # -- gate ----------------------------------------------------------------------------------------------
+    def gate(self, run_id: str) -> dict[str, Any]:
+        existing = self.decision(run_id, "gate")
+        if existing:
+            return existing
+        run = self._run_row(run_id)
+        results = {r.check_id: r for r in self.results(run_id)}
+        expected = [item.check_id for stage in STAGES for item in REGISTRY[stage]]
+        reasons = [f"{cid}: produced no result" for cid in expected if cid not in results]
+        reasons += [f"{r.check_id}: {r.status.value}: {r.message}" for r in results.values() if r.status in BLOCKING]
+        verdict = "failed" if reasons else "passed"
+        row = {"run_id": run_id, "kind": "gate", "verdict": verdict,
+               "reasons_json": reasons or ["every check passed its threshold"], "decided_by": "automated-gate",
+               "decided_at": utcnow()}
+        try:
+            with self.ledger.write() as writer:
+                writer.insert("decisions", row)
+                if verdict == "passed":
+                    spec = Spec.model_validate(run["spec_json"])
+                    deadline = datetime.now(UTC) + timedelta(hours=spec.approvals.deadline_hours)
+                    writer.event(run_id, "signoff_requested", {"roles": spec.approvals.roles,
+                                                               "deadline": iso(deadline)})
+        except Duplicate:
+            return self.decision(run_id, "gate") or row
+        tracking.log_artifacts(self.settings, run["mlflow_run_id"], [], "", {"certification.gate": verdict})
+        return self.decision(run_id, "gate") or row
+
+    # -- sign-off ------------------------------------------------------------------------------------------
+    def signoff_state(self, run_id: str) -> SignoffState:
+        run = self._run_row(run_id)
+        state = SignoffState(required=list(run["required_roles_json"] or []))
+        requested = [e for e in self.ledger.events(run_id) if e["event_type"] == "signoff_requested"]
+        if requested:
+            state.deadline = json.loads(requested[0]["payload"])["deadline"]
+            state.expired = state.deadline < utcnow()
+        for row in self.ledger.rows("signoffs", run_id):
+            (state.approved if row["decision"] == "approve" else state.rejected)[row["role"]] = row["approver"]
+        return state
+
+    def signoff(self, run_id: str, *, role: str, approver: str, decision: str, comment: str,
+                channel: str) -> dict[str, Any]:
+        """Record one role's decision, bound to the run's hashes, after enforcing the four-eyes rules."""
+        run = self._run_row(run_id)
+        gate = self.decision(run_id, "gate")
+        state = self.signoff_state(run_id)
+        refusal = None
+        if decision not in DECISIONS:
+            refusal = f"decision must be one of {DECISIONS}"
+        elif gate is None or gate["verdict"] != "passed":
+            refusal = "the run is not awaiting sign-off (the automated gate has not passed)"
+        elif self.decision(run_id, "final"):
+            refusal = "the run is already decided"
+        elif role not in state.required:
+            refusal = f"role {role!r} is not required for this run; required: {state.required}"
+        elif approver.strip().lower() == str(run["submitted_by"]).strip().lower():
+            refusal = f"{approver} submitted this run and cannot sign it off"
+        elif approver in {**state.approved, **state.rejected}.values():
+            refusal = f"{approver} has already signed this run for another role"
+        elif state.expired:
+            refusal = f"the sign-off deadline {state.deadline} has passed"
+        elif not comment.strip():
+            refusal = "a comment is required"
+        if refusal is None:
+            row = {"run_id": run_id, "role": role, "approver": approver, "decision": decision, "comment": comment,
+                   "channel": channel, "model_sha256": run["model_sha256"],
+                   "data_sha256": data_digest(run["datasets_json"]), "spec_sha256": run["spec_sha256"],
+                   "signed_at": utcnow()}
+            try:
+                return self.ledger.record("signoffs", row)
+            except Duplicate:
+                refusal = f"role {role!r} has already been signed, or {approver} already signed another role"
+        self.ledger.log(run_id, "signoff_refused", {"role": role, "approver": approver, "decision": decision,
+                                                    "channel": channel, "reason": refusal})
+        raise SignoffRefused(refusal)
+
+    # -- final decision --------------------------------------------------------------------------------------
+    def finalize(self, run_id: str, *, signoff_closed: bool = True) -> dict[str, Any]:
+        """Issue the certificate or record the rejection. Idempotent; re-asserts the registry alias on retry."""
+        final = self.decision(run_id, "final") or self._decide(run_id, signoff_closed)
+        if final is None:
+            return {}
+        self._publish(run_id, final["verdict"])
+        if final["verdict"] == "certified":
+            self._promote(run_id)
+        return final
+
+    def _publish(self, run_id: str, verdict: str) -> None:
+        """Write the documents and close the MLflow run; repeated until it has succeeded once."""
+        folder = self.settings.run_dir(run_id)
+        if (folder / "report.html").exists():
+            return
+        run = self._run_row(run_id)
+        paths = report.write_documents(folder, self.status(run_id))
+        if run["mlflow_run_id"]:
+            tracking.log_artifacts(self.settings, run["mlflow_run_id"], paths, "certificate")
+            tracking.finish(self.settings, run["mlflow_run_id"], verdict)
+
+    def _decide(self, run_id: str, signoff_closed: bool) -> dict[str, Any] | None:
+        run = self._run_row(run_id)
+        gate = self.decision(run_id, "gate")
+        state = self.signoff_state(run_id)
+        certificate = None
+        if gate is None:
+            verdict, reasons = "error", ["the automated gate never ran"]
+        elif gate["verdict"] != "passed":
+            verdict, reasons = "rejected", gate["reasons_json"]
+        elif state.outcome == "approved":
+            verdict, reasons = "certified", [f"{role} approved by {who}" for role, who in state.approved.items()]
+        elif state.outcome == "rejected":
+            verdict, reasons = "rejected", [f"{role} rejected by {who}" for role, who in state.rejected.items()]
+        elif state.outcome == "expired":
+            verdict, reasons = "rejected", [f"sign-off deadline {state.deadline} passed; pending: {state.pending}"]
+        elif signoff_closed:
+            verdict, reasons = "error", [f"sign-off ended without a decision from {state.pending}"]
+        else:
+            return None
+        decided = {"run_id": run_id, "kind": "final", "verdict": verdict, "reasons_json": reasons,
+                   "decided_by": "pipeline", "decided_at": utcnow()}
+        if verdict == "certified":
+            spec = Spec.model_validate(run["spec_json"])
+            certificate = report.certificate_document(run, self.results(run_id), self.ledger.rows("signoffs", run_id),
+                                                      spec.approvals.certificate_validity_days)
+        try:
+            with self.ledger.write() as writer:
+                if certificate is not None:
+                    writer.insert("certificates", {
+                        "certificate_id": certificate["certificate_id"], "run_id": run_id,
+                        "issued_at": certificate["issued_at"], "expires_at": certificate["expires_at"],
+                        "sha256": report.document_sha256(certificate), "document_json": certificate})
+                writer.insert("decisions", decided)
+        except Duplicate:
+            pass  # a concurrent finalize won; its decision stands
+        return self.decision(run_id, "final")
+
+    def _promote(self, run_id: str) -> None:
+        run = self._run_row(run_id)
+        reference = str(run["model_reference"])
+        if not reference.startswith("models:/"):
+            return  # a local file has no registry entry to alias
+        name, version, _ = tracking.parse_uri(reference)
+        certificate = self.ledger.rows("certificates", run_id)[0]
+        try:
+            tracking.promote(self.settings, name, str(version), {
+                "certification.certificate_id": certificate["certificate_id"],
+                "certification.certificate_sha256": certificate["sha256"],
+                "certification.run_id": run_id, "certification.expires_at": certificate["expires_at"]})
+        except CertificationError as exc:
+            self.ledger.log(run_id, "registry_update_failed", {"error": str(exc)})
+            raise
+        self.ledger.log(run_id, "registry_alias_set", {"model": name, "version": version,
+                                                       "alias": tracking.CERTIFIED_ALIAS})
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def status(self, run_id: str) -> dict[str, Any]:
+        run = self._run_row(run_id)
+        gate, final = self.decision(run_id, "gate"), self.decision(run_id, "final")
+        if final:
+            state = final["verdict"]
+        elif gate:
+            state = "awaiting_signoff" if gate["verdict"] == "passed" else "rejected"
+        else:
+            state = "running"
+        certificates = self.ledger.rows("certificates", run_id)
+        return {"run": run, "status": state, "gate": gate, "final": final,
+                "results": [r.to_dict() for r in self.results(run_id)],
+                "signoffs": self.ledger.rows("signoffs", run_id),
+                "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
+                "certificate": certificates[0] if certificates else None,
+                "run_dir": str(self.settings.run_dir(run_id)),
+                "documents": {p.name: str(p) for p in report.existing_documents(self.settings.run_dir(run_id))}}
+
+    # -- the automated part in one call (the CLI) --------------------------------------------------------------
+    def run_automated(self, spec_path: str, overrides: dict[str, Any] | None = None, *,
+                      submitted_by: str) -> dict[str, Any]:
+        run_id, ctx = self.start(spec_path, overrides, submitted_by=submitted_by, origin="cli")
+        for stage in STAGES:
+            self.run_stage(run_id, stage, ctx)
+        if self.gate(run_id)["verdict"] != "passed":
+            self.finalize(run_id)
+        return self.status(run_id)
+
+
+def _result_row(result: CheckResult) -> dict[str, Any]:
+    data = result.to_dict()
+    return {"check_id": data["check_id"], "stage": data["stage"], "status": data["status"],
+            "measured_json": data["measured"], "threshold_json": data["threshold"],
+            "rationale": data["rationale"], "message": data["message"], "evidence_json": data["evidence"],
+            "requirements_json": data["requirements"]}
+
+
+__all__ = ["Pipeline", "SignoffState", "LedgerError", "Path"]

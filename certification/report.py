@@ -1,0 +1,73 @@
+"""Certificate and run report documents: canonical JSON (hashed) and HTML for people."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from certification.checks import CheckResult
+from certification.jsonutil import canonical_json, iso
+
+DOCUMENTS = ("certificate.json", "certificate.html", "report.html")
+_env = Environment(loader=PackageLoader("certification", "templates"), autoescape=select_autoescape())
+
+
+def document_sha256(document: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+def _summary(value: Any) -> Any:
+    """Keep certificates readable: scalars and small mappings, not group tables or tracebacks."""
+    if isinstance(value, dict):
+        return {k: _summary(v) for k, v in value.items() if k not in {"groups", "traceback", "dtypes"}}
+    return value
+
+
+def certificate_document(run: dict[str, Any], results: list[CheckResult], signoffs: list[dict[str, Any]],
+                         validity_days: int) -> dict[str, Any]:
+    issued = datetime.now(UTC)
+    return {
+        "certificate_id": f"CERT-{uuid.uuid4().hex[:12].upper()}",
+        "run_id": run["run_id"],
+        "verdict": "certified",
+        "use_case": run["use_case"],
+        "risk_tier": run["risk_tier"],
+        "issued_at": iso(issued),
+        "expires_at": iso(issued + timedelta(days=validity_days)),
+        "submitted_by": run["submitted_by"],
+        "model": {"reference": run["model_reference"], "sha256": run["model_sha256"]},
+        "datasets": run["datasets_json"],
+        "spec_sha256": run["spec_sha256"],
+        "mlflow_run_id": run["mlflow_run_id"],
+        "results": [{"check_id": r.check_id, "stage": r.stage, "status": r.status.value,
+                     "measured": _summary(r.measured), "threshold": r.threshold, "message": r.message,
+                     "requirements": r.requirements} for r in results],
+        "results_sha256": hashlib.sha256(canonical_json([r.to_dict() for r in results]).encode()).hexdigest(),
+        "approvers": [{k: s[k] for k in ("role", "approver", "decision", "comment", "channel", "signed_at")}
+                      for s in signoffs],
+    }
+
+
+def existing_documents(folder: Path) -> list[Path]:
+    return [folder / name for name in DOCUMENTS if (folder / name).exists()]
+
+
+def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
+    """Write the certificate (certified runs) in JSON and HTML, then the run report (every verdict) last,
+    since its presence marks the documents as complete."""
+    paths = []
+    certificate = status.get("certificate")
+    if certificate:
+        document = certificate["document_json"]
+        (folder / "certificate.json").write_text(json.dumps(document, indent=2, sort_keys=True))
+        (folder / "certificate.html").write_text(_env.get_template("certificate.html").render(
+            c=document, sha256=certificate["sha256"]))
+        paths += [folder / "certificate.json", folder / "certificate.html"]
+    (folder / "report.html").write_text(_env.get_template("report.html").render(s=status, title="Certification report"))
+    return [*paths, folder / "report.html"]

@@ -1,0 +1,147 @@
+"""MLflow: one run per certification run, metrics and artifacts per stage, and the `certified` registry alias."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from certification.config import Settings
+from certification.errors import CertificationError, InputError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from certification.checks.base import CheckResult
+    from certification.context import LoadedModel
+
+EXPERIMENT = "model-certification"
+CERTIFIED_ALIAS = "certified"
+_METRIC_UNSAFE = re.compile(r"[^\w./ -]")
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
+
+
+@contextmanager
+def _mlflow_errors(action: str) -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise CertificationError(f"MLflow could not {action}: {exc}") from exc
+
+
+def client(settings: Settings | None = None) -> MlflowClient:
+    import mlflow
+
+    if settings is not None:
+        mlflow.set_tracking_uri(settings.tracking_uri)
+    return mlflow.MlflowClient()
+
+
+def start_run(settings: Settings, run_id: str, tags: dict[str, str]) -> str:
+    """Create (or, on a retry, find) the MLflow run of a certification run."""
+    mlflow_client = client(settings)
+    with _mlflow_errors("start a run"):
+        experiment = mlflow_client.get_experiment_by_name(EXPERIMENT)
+        experiment_id = (experiment.experiment_id if experiment else mlflow_client.create_experiment(
+            EXPERIMENT, artifact_location=settings.artifact_root.as_uri()))
+        found = mlflow_client.search_runs([experiment_id], f"tags.`certification.run_id` = '{run_id}'")
+        if found:
+            return str(found[0].info.run_id)
+        created = mlflow_client.create_run(experiment_id, run_name=run_id,
+                                           tags={"certification.run_id": run_id, **tags})
+        return str(created.info.run_id)
+
+
+def _numbers(prefix: str, value: Any) -> Iterator[tuple[str, float]]:
+    if isinstance(value, bool):
+        yield prefix, float(value)
+    elif isinstance(value, int | float):
+        yield prefix, float(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(f"{prefix}.{_METRIC_UNSAFE.sub('_', str(key))}", item)
+
+
+def log_stage(settings: Settings, mlflow_run_id: str, stage: str, results: list[CheckResult],
+              report: Path) -> None:
+    import math
+
+    mlflow_client = client(settings)
+    with _mlflow_errors(f"log the {stage} stage"):
+        for result in results:
+            for key, number in _numbers(result.check_id, result.measured):
+                if math.isfinite(number):
+                    mlflow_client.log_metric(mlflow_run_id, key, number)
+            mlflow_client.set_tag(mlflow_run_id, f"check.{result.check_id}", result.status.value)
+            for evidence in result.evidence:
+                mlflow_client.log_artifact(mlflow_run_id, evidence, artifact_path=f"evidence/{stage}")
+        mlflow_client.log_artifact(mlflow_run_id, str(report), artifact_path="results")
+
+
+def log_artifacts(settings: Settings, mlflow_run_id: str, paths: list[Path], folder: str,
+                  tags: dict[str, str] | None = None) -> None:
+    mlflow_client = client(settings)
+    with _mlflow_errors("log artifacts"):
+        for path in paths:
+            mlflow_client.log_artifact(mlflow_run_id, str(path), artifact_path=folder)
+        for key, value in (tags or {}).items():
+            mlflow_client.set_tag(mlflow_run_id, key, value)
+
+
+def finish(settings: Settings, mlflow_run_id: str, verdict: str) -> None:
+    mlflow_client = client(settings)
+    with _mlflow_errors("close the run"):
+        mlflow_client.set_tag(mlflow_run_id, "certification.verdict", verdict)
+        mlflow_client.set_terminated(mlflow_run_id, "FINISHED" if verdict == "certified" else "FAILED")
+
+
+def parse_uri(uri: str) -> tuple[str, str | None, str | None]:
+    match = _URI.match(uri)
+    if not match:
+        raise InputError(uri, "expected models:/name/version or models:/name@alias", field="model.uri")
+    return match["name"], match["version"], match["alias"]
+
+
+def load_registered_model(uri: str) -> LoadedModel:
+    """Resolve an alias to its concrete version, hash the version's files and load them."""
+    import mlflow.sklearn
+    from mlflow.exceptions import MlflowException
+
+    from certification.context import LoadedModel, _require_classifier, tree_sha256
+
+    name, version, alias = parse_uri(uri)
+    mlflow_client = client()
+    try:
+        found = (mlflow_client.get_model_version_by_alias(name, alias) if alias
+                 else mlflow_client.get_model_version(name, str(version)))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{found.version}"))
+        estimator = mlflow.sklearn.load_model(str(local))
+    except MlflowException as exc:
+        raise InputError(uri, f"cannot load the registered model: {exc.message}", field="model.uri") from exc
+    except Exception as exc:
+        raise InputError(uri, f"cannot load the registered model: {exc}", field="model.uri") from exc
+    _require_classifier(estimator, uri)
+    return LoadedModel(estimator, f"models:/{name}/{found.version}", tree_sha256(local),
+                       registry=(name, str(found.version)))
+
+
+def promote(settings: Settings, name: str, version: str, tags: dict[str, str]) -> None:
+    """Point the `certified` alias at a version; only ever called after the certificate is in the ledger."""
+    mlflow_client = client(settings)
+    with _mlflow_errors("set the certified alias"):
+        for key, value in tags.items():
+            mlflow_client.set_model_version_tag(name, version, key, value)
+        mlflow_client.set_registered_model_alias(name, CERTIFIED_ALIAS, version)
+
+
+def certified_version(settings: Settings, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client(settings).get_model_version_by_alias(name, CERTIFIED_ALIAS).version)
+    except MlflowException:
+        return None

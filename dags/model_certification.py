@@ -1,0 +1,94 @@
+"""model_certification: validate spec → data validation → evaluation → robustness | fairness | compliance → gate
+→ human sign-off per role → certificate or recorded rejection. Tasks pass only the run id; all logic is in the
+`certification` package and every task is idempotent (the run id is derived from the DAG run)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+from certification_airflow.glue import pipeline, run_id_from
+from certification_airflow.operators import RoleSignoffOperator
+
+OPTIONAL = ["null", "string"]
+
+
+@dag(
+    dag_id="model_certification",
+    schedule=None,
+    catchup=False,
+    max_active_runs=8,
+    tags=["certification"],
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    params={
+        "spec_path": Param(os.environ.get("CERTIFICATION_DEFAULT_SPEC", ""), type="string", minLength=1,
+                           title="Certification spec", description="Path of the YAML spec of the use case"),
+        "model_uri": Param(None, type=OPTIONAL, title="Model URI override",
+                           description="models:/name/version or models:/name@alias"),
+        "model_path": Param(None, type=OPTIONAL, title="Local model file override"),
+        "model_sha256": Param(None, type=OPTIONAL, title="SHA-256 pin of the local model file"),
+        "train_path": Param(None, type=OPTIONAL, title="Training data override (CSV or Parquet)"),
+        "evaluation_path": Param(None, type=OPTIONAL, title="Evaluation data override (CSV or Parquet)"),
+    },
+    doc_md=__doc__,
+)
+def model_certification() -> None:
+    @task(retries=0)
+    def validate_spec(**context: Any) -> list[str]:
+        """Bind the run to its inputs; returns the approver roles the sign-off step fans out over."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from certification.errors import InputError
+
+        params, dag_run = context["params"], context["dag_run"]
+        overrides = {k: params.get(k) for k in ("model_uri", "model_path", "model_sha256", "train_path",
+                                                 "evaluation_path")}
+        certification = pipeline()
+        try:
+            run_id, _ = certification.start(params["spec_path"], overrides, origin="airflow",
+                                            submitted_by=dag_run.triggering_user_name or "unknown",
+                                            run_id=run_id_from(context), airflow_run=context["run_id"])
+        except InputError as exc:  # recorded as an error run by start(); retrying cannot fix the input
+            raise AirflowFailException(str(exc)) from exc
+        return list(certification.ledger.run(run_id)["required_roles_json"])
+
+    def stage_task(stage: str):  # type: ignore[no-untyped-def]
+        @task(task_id=stage)
+        def run_stage(**context: Any) -> dict[str, Any]:
+            results = pipeline().run_stage(run_id_from(context), stage)
+            return {r.check_id: r.status.value for r in results}
+
+        return run_stage()
+
+    @task(trigger_rule="all_done")
+    def gate(**context: Any) -> str:
+        certification = pipeline()
+        run_id = run_id_from(context)
+        final = certification.decision(run_id, "final")
+        return str(final["verdict"] if final else certification.gate(run_id)["verdict"])
+
+    @task(trigger_rule="all_done")
+    def finalize(**context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        certification = pipeline()
+        run_id = run_id_from(context)
+        final = certification.finalize(run_id, signoff_closed=True)
+        status = certification.status(run_id)
+        if final.get("verdict") == "error":
+            raise AirflowFailException(f"{run_id}: {final['reasons_json']}")
+        return {"run_id": run_id, "verdict": final.get("verdict"), "documents": status["documents"]}
+
+    started = validate_spec()
+    data_validation = stage_task("data_validation")
+    evaluation = stage_task("evaluation")
+    parallel = [stage_task("robustness"), stage_task("fairness"), stage_task("compliance")]
+    decided = gate()
+    signoff = RoleSignoffOperator.partial(task_id="signoff", retries=0, poke_interval=2.0).expand(
+        role=started)
+    started >> data_validation >> evaluation >> parallel >> decided >> signoff >> finalize()
+
+
+model_certification()

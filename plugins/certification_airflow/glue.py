@@ -1,0 +1,40 @@
+"""Identity of a certification run inside Airflow, and the ledger URL from the `certification_ledger` connection."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+LEDGER_CONN_ID = "certification_ledger"
+
+
+def ledger_url() -> str | None:
+    """The ledger URL from the Airflow Connection, or None to fall back to CERTIFICATION_LEDGER_URL/the default."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(LEDGER_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    if conn.conn_type in {"postgres", "postgresql", "postgresql+psycopg2"}:
+        return URL.create("postgresql+psycopg2", username=conn.login, password=conn.password, host=conn.host,
+                          port=conn.port, database=conn.schema).render_as_string(hide_password=False)
+    return conn.get_uri()
+
+
+def pipeline() -> Any:
+    from certification.pipeline import Pipeline
+
+    return Pipeline(ledger_url())
+
+
+def run_id_for(dag_id: str, dag_run_id: str) -> str:
+    """Deterministic, so every task (and every retry) of one DAG run addresses the same certification run."""
+    return "cert-af-" + hashlib.sha256(f"{dag_id}/{dag_run_id}".encode()).hexdigest()[:16]
+
+
+def run_id_from(context: Any) -> str:
+    return run_id_for(context["dag"].dag_id, context["run_id"])

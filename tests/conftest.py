@@ -1,0 +1,114 @@
+"""Shared fixtures: real UCI Adult data, a real trained model, isolated state, and real PostgreSQL.
+
+In CI (CI=true) PostgreSQL must be reachable: the tests that need it fail rather than skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+
+from certification.context import file_sha256
+from certification.datasets import load_adult
+from certification.demo import PROTECTED, adult_model
+
+PG_ADMIN_URL = os.environ.get("CERTIFICATION_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+SPEC_TEMPLATE = Path(__file__).resolve().parent.parent / "certification" / "specs" / "adult.yaml"
+
+
+@pytest.fixture(scope="session")
+def adult_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Adult train/evaluation CSVs and a HistGradientBoosting pipeline saved with joblib."""
+    folder = tmp_path_factory.mktemp("adult")
+    train, evaluation = load_adult("train"), load_adult("test")
+    train.to_csv(folder / "train.csv", index=False)
+    evaluation.to_csv(folder / "evaluation.csv", index=False)
+    features = [c for c in train.columns if c not in (*PROTECTED, "income")]
+    joblib.dump(adult_model(train, features), folder / "model.joblib")
+    return {"train": folder / "train.csv", "evaluation": folder / "evaluation.csv", "model": folder / "model.joblib"}
+
+
+def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
+    """The embedded demo spec pointed at local files, with a small attack budget to keep tests quick."""
+    spec = yaml.safe_load(SPEC_TEMPLATE.read_text())
+    spec["model"] = {"path": str(files["model"]), "sha256": file_sha256(files["model"])}
+    spec["datasets"] = {"train": {"path": str(files["train"])}, "evaluation": {"path": str(files["evaluation"])}}
+    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
+    return spec
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path, adult_files: dict[str, Path]):  # type: ignore[no-untyped-def]
+    def write(change: Any = None, name: str = "spec.yaml") -> Path:
+        spec = spec_dict(adult_files)
+        if change:
+            change(spec)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    state = tmp_path / "state"
+    monkeypatch.setenv("CERTIFICATION_HOME", str(state))
+    monkeypatch.delenv("CERTIFICATION_LEDGER_URL", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return state
+
+
+def _postgres_available() -> bool:
+    try:
+        with create_engine(PG_ADMIN_URL).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    if not _postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_URL}")
+        pytest.skip("PostgreSQL is not reachable (start it, or run in CI where it is required)")
+    name = f"certification_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    base: str = request.getfixturevalue("postgres_url")
+    schema_db = f"ledger_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # one database per test keeps the hash chains independent
+        conn.execute(text(f'CREATE DATABASE "{schema_db}"'))
+    admin.dispose()
+    request.addfinalizer(lambda: _drop(base, schema_db))
+    return base.rsplit("/", 1)[0] + f"/{schema_db}"
+
+
+def _drop(base: str, name: str) -> None:
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -1,0 +1,116 @@
+"""The in-process path (`certify`): a real certification of a real Adult model, sign-off rules, rejection,
+audit verification, and bad input recorded as `error` runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from certification.cli import ERROR, NOT_CERTIFIED, OK, main
+from certification.pipeline import Pipeline
+
+
+def certify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main(["--json", *args])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip().startswith("{") else {}
+
+
+def _signoff(capsys, decision: str, run_id: str, role: str, who: str) -> tuple[int, dict]:
+    return certify(capsys, "signoff", decision, run_id, "--role", role, "--approver", who, "--comment", "reviewed")
+
+
+def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys) -> None:
+    code, status = certify(capsys, "run", str(write_spec()), "--submitted-by", "dana")
+    assert code == OK and status["status"] == "awaiting_signoff", status.get("gate")
+    run_id = status["run"]["run_id"]
+    assert {r["check_id"] for r in status["results"]} >= {
+        "data.schema", "data.missing_values", "data.duplicates", "data.train_eval_overlap", "evaluation.accuracy",
+        "evaluation.roc_auc", "evaluation.f1", "robustness.evasion_hopskipjump", "fairness.demographic_parity",
+        "fairness.equalized_odds", "compliance.protected_inputs"}
+
+    assert _signoff(capsys, "approve", run_id, "risk", "dana")[0] == NOT_CERTIFIED  # own run
+    assert _signoff(capsys, "approve", run_id, "auditing", "erin")[0] == NOT_CERTIFIED  # not a required role
+    code, status = _signoff(capsys, "approve", run_id, "risk", "alice")
+    assert code == OK and status["status"] == "awaiting_signoff"
+    assert _signoff(capsys, "approve", run_id, "compliance", "alice")[0] == NOT_CERTIFIED  # second role
+    assert _signoff(capsys, "approve", run_id, "risk", "bob")[0] == NOT_CERTIFIED  # role already signed
+    code, status = _signoff(capsys, "approve", run_id, "compliance", "bob")
+    assert code == OK and status["status"] == "certified"
+
+    run = status["run"]
+    for signoff in status["signoffs"]:  # bound to the exact inputs
+        assert (signoff["model_sha256"], signoff["spec_sha256"]) == (run["model_sha256"], run["spec_sha256"])
+    certificate = json.loads(Path(status["documents"]["certificate.json"]).read_text())
+    assert certificate["model"]["sha256"] == run["model_sha256"]
+    assert {a["approver"] for a in certificate["approvers"]} == {"alice", "bob"}
+    assert Path(status["documents"]["certificate.html"]).exists()
+    refused = [e for e in Pipeline().ledger.events(run_id) if e["event_type"] == "signoff_refused"]
+    assert len(refused) == 4
+    assert certify(capsys, "audit", "verify") == (OK, certify(capsys, "audit", "verify")[1])
+
+
+def test_rejection_issues_no_certificate(home: Path, write_spec, capsys) -> None:
+    run_id = certify(capsys, "run", str(write_spec()), "--submitted-by", "dana")[1]["run"]["run_id"]
+    code, status = _signoff(capsys, "reject", run_id, "compliance", "carol")
+    assert code == NOT_CERTIFIED and status["status"] == "rejected"
+    assert status["certificate"] is None and "certificate.json" not in status["documents"]
+    assert _signoff(capsys, "approve", run_id, "risk", "alice")[0] == NOT_CERTIFIED  # already decided
+
+
+def test_failed_gate_rejects_without_asking_humans(home: Path, write_spec, capsys) -> None:
+    spec = write_spec(lambda s: s["checks"]["evaluation"].update(min_accuracy=0.99))
+    code, status = certify(capsys, "run", str(spec), "--submitted-by", "dana")
+    assert code == NOT_CERTIFIED and status["status"] == "rejected"
+    assert any("evaluation.accuracy" in r for r in status["final"]["reasons_json"])
+    assert _signoff(capsys, "approve", status["run"]["run_id"], "risk", "alice")[0] == NOT_CERTIFIED
+
+
+def _error_runs() -> list[dict]:
+    ledger = Pipeline().ledger
+    return ledger.query("SELECT r.run_id, d.reasons_json FROM {s}.runs r JOIN {s}.decisions d "
+                        "ON d.run_id = r.run_id WHERE d.verdict = 'error'")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s["checks"].pop("fairness"), "checks.fairness"),
+    (lambda s: s["datasets"]["train"].update(path="/nonexistent/train.csv"), "dataset file not found"),
+    (lambda s: s["label"].update(column="salary"), "missing columns ['salary']"),
+])
+def test_bad_input_is_a_recorded_error_run(home: Path, write_spec, capsys, change, message) -> None:
+    code = main(["run", str(write_spec(change)), "--submitted-by", "dana"])
+    assert code == ERROR
+    assert message in capsys.readouterr().err
+    errors = _error_runs()
+    assert len(errors) == 1 and message in errors[0]["reasons_json"]
+
+
+def test_model_that_fails_to_load_is_a_recorded_error_run(home: Path, write_spec, tmp_path: Path, capsys) -> None:
+    from certification.context import file_sha256
+
+    garbage = tmp_path / "model.joblib"
+    garbage.write_bytes(b"this is not a model")
+    spec = write_spec(lambda s: s.update(model={"path": str(garbage), "sha256": file_sha256(garbage)}))
+    assert main(["run", str(spec)]) == ERROR
+    assert "cannot load model" in capsys.readouterr().err
+    assert len(_error_runs()) == 1
+
+
+def test_model_hash_mismatch_is_refused(home: Path, write_spec, capsys) -> None:
+    spec = write_spec(lambda s: s["model"].update(sha256="0" * 64))
+    assert main(["run", str(spec)]) == ERROR
+    assert "the spec pins" in capsys.readouterr().err
+
+
+def test_audit_verify_detects_tampering(home: Path, write_spec, capsys) -> None:
+    certify(capsys, "run", str(write_spec(lambda s: s["checks"]["evaluation"].update(min_f1=0.99))))
+    assert main(["audit", "verify"]) == OK
+    ledger = Pipeline().ledger
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER certification_audit.decisions_append_only")
+        conn.exec_driver_sql("UPDATE certification_audit.decisions SET verdict = 'passed' WHERE kind = 'gate'")
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == NOT_CERTIFIED
+    assert "decisions row" in capsys.readouterr().out

@@ -1,0 +1,116 @@
+"""The audit ledger on real PostgreSQL and on SQLite: append-only, hash-chained, and verifiable."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy.exc import DatabaseError
+
+from certification.ledger import Duplicate, Ledger
+
+
+def _ledger(url: str) -> Ledger:
+    ledger = Ledger(url)
+    ledger.init_schema()
+    ledger.init_schema()  # idempotent
+    return ledger
+
+
+def _run(ledger: Ledger, run_id: str = "run-1") -> None:
+    ledger.record("runs", {"run_id": run_id, "created_at": "2026-11-28T00:00:00.000000Z", "origin": "cli",
+                           "submitted_by": "dana", "spec_source": "spec.yaml", "overrides_json": {}})
+    ledger.record("signoffs", {"run_id": run_id, "role": "risk", "approver": "alice", "decision": "approve",
+                               "comment": "ok", "channel": "cli", "model_sha256": "m", "data_sha256": "d",
+                               "spec_sha256": "s", "signed_at": "2026-11-28T01:00:00.000000Z"})
+
+
+def _as_superuser(ledger: Ledger, sql: str) -> None:
+    """Change a row behind the ledger's back, with the append-only triggers switched off."""
+    with ledger.engine.begin() as conn:
+        if ledger.dialect == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # disables triggers
+        else:
+            for name in ("signoffs_append_only", "signoffs_no_delete", "events_append_only", "events_no_delete"):
+                conn.exec_driver_sql(f"DROP TRIGGER certification_audit.{name}")
+        conn.exec_driver_sql(sql)
+
+
+def test_rows_and_events_verify(ledger_url: str) -> None:
+    ledger = _ledger(ledger_url)
+    _run(ledger)
+    ledger.log("run-1", "note", {"value": 0.1 + 0.2, "nested": {"b": [1, 2]}})
+    report = ledger.verify()
+    assert report.ok, report.problems
+    assert report.events == 3
+    assert ledger.rows("signoffs", "run-1")[0]["approver"] == "alice"
+    assert ledger.run("run-1")["overrides_json"] == {}
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE certification_audit.signoffs SET decision = 'reject'",
+    "DELETE FROM certification_audit.signoffs",
+    "UPDATE certification_audit.events SET payload = '{}'",
+    "DELETE FROM certification_audit.events",
+])
+def test_database_refuses_update_and_delete(ledger_url: str, statement: str) -> None:
+    ledger = _ledger(ledger_url)
+    _run(ledger)
+    with pytest.raises(DatabaseError, match="append-only"), ledger.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    assert ledger.verify().ok
+
+
+def test_truncate_is_refused_on_postgres(postgres_url: str) -> None:
+    ledger = _ledger(postgres_url)
+    with pytest.raises(DatabaseError, match="append-only"), ledger.engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE certification_audit.events CASCADE")
+
+
+def test_duplicate_key_is_refused_and_nothing_is_half_written(ledger_url: str) -> None:
+    ledger = _ledger(ledger_url)
+    _run(ledger)
+    before = ledger.verify().events
+    with pytest.raises(Duplicate):
+        _run(ledger)
+    assert ledger.verify().events == before
+    assert ledger.verify().ok
+
+
+@pytest.mark.parametrize(("tamper", "expected"), [
+    ("UPDATE certification_audit.signoffs SET decision = 'reject'", "signoffs row"),
+    ("UPDATE certification_audit.events SET payload = '{\"forged\":true}' WHERE seq = 3", "event 3"),
+    ("DELETE FROM certification_audit.signoffs", "was deleted"),
+    ("DELETE FROM certification_audit.events WHERE seq = 2", "event 2 is missing"),
+])
+def test_verify_detects_changes_made_with_triggers_disabled(ledger_url: str, tamper: str, expected: str) -> None:
+    ledger = _ledger(ledger_url)
+    _run(ledger)
+    ledger.log("run-1", "note", {"x": 1})
+    assert ledger.verify().ok
+    _as_superuser(ledger, tamper)
+    report = ledger.verify()
+    assert not report.ok
+    assert any(expected in problem for problem in report.problems), report.problems
+
+
+def test_concurrent_writers_keep_one_chain(ledger_url: str) -> None:
+    ledger = _ledger(ledger_url)
+    errors: list[Exception] = []
+
+    def write(worker: int) -> None:
+        try:
+            for i in range(15):
+                Ledger(ledger_url).log(f"run-{worker}", "note", {"i": i})
+        except Exception as exc:  # pragma: no cover - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    report = ledger.verify()
+    assert report.ok, report.problems
+    assert report.events == 60
