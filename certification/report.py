@@ -29,8 +29,9 @@ def _summary(value: Any) -> Any:
     return value
 
 
-def certificate_document(run: dict[str, Any], results: list[CheckResult], signoffs: list[dict[str, Any]],
-                         validity_days: int) -> dict[str, Any]:
+def certificate_document(
+    run: dict[str, Any], results: list[CheckResult], signoffs: list[dict[str, Any]], validity_days: int
+) -> dict[str, Any]:
     issued = datetime.now(UTC)
     return {
         "certificate_id": f"CERT-{uuid.uuid4().hex[:12].upper()}",
@@ -45,12 +46,23 @@ def certificate_document(run: dict[str, Any], results: list[CheckResult], signof
         "datasets": run["datasets_json"],
         "spec_sha256": run["spec_sha256"],
         "mlflow_run_id": run["mlflow_run_id"],
-        "results": [{"check_id": r.check_id, "stage": r.stage, "status": r.status.value,
-                     "measured": _summary(r.measured), "threshold": r.threshold, "message": r.message,
-                     "requirements": r.requirements} for r in results],
+        "results": [
+            {
+                "check_id": r.check_id,
+                "stage": r.stage,
+                "status": r.status.value,
+                "measured": _summary(r.measured),
+                "threshold": r.threshold,
+                "message": r.message,
+                "requirements": r.requirements,
+            }
+            for r in results
+        ],
         "results_sha256": hashlib.sha256(canonical_json([r.to_dict() for r in results]).encode()).hexdigest(),
-        "approvers": [{k: s[k] for k in ("role", "approver", "decision", "comment", "channel", "signed_at")}
-                      for s in signoffs],
+        "approvers": [
+            {k: s[k] for k in ("role", "approver", "decision", "comment", "channel", "signed_at")}
+            for s in signoffs
+        ],
     }
 
 
@@ -66,8 +78,11 @@ def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
     if certificate:
         document = certificate["document_json"]
         (folder / "certificate.json").write_text(json.dumps(document, indent=2, sort_keys=True))
-        (folder / "certificate.html").write_text(_env.get_template("certificate.html").render(
-            c=document, sha256=certificate["sha256"]))
+        (folder / "certificate.html").write_text(
+            _env.get_template("certificate.html").render(c=document, sha256=certificate["sha256"])
+        )
         paths += [folder / "certificate.json", folder / "certificate.html"]
-    (folder / "report.html").write_text(_env.get_template("report.html").render(s=status, title="Certification report"))
+    (folder / "report.html").write_text(
+        _env.get_template("report.html").render(s=status, title="Certification report")
+    )
     return [*paths, folder / "report.html"]

@@ -24,7 +24,9 @@ class ModelRef(_Strict):
     uri: str | None = Field(None, description="MLflow models:/name/version or models:/name@alias")
     path: str | None = Field(None, description="Local scikit-learn/joblib file, pinned by sha256")
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
-    features: list[str] | None = Field(None, description="Model input columns, if the model does not carry them")
+    features: list[str] | None = Field(
+        None, description="Model input columns, if the model does not carry them"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelRef:
@@ -179,7 +181,9 @@ def _resolve_paths(spec: Spec, base: Path) -> Spec:
     return Spec.model_validate(data)
 
 
-def parse_spec(text: str, source: str, overrides: dict[str, Any] | None = None, base: Path | None = None) -> Spec:
+def parse_spec(
+    text: str, source: str, overrides: dict[str, Any] | None = None, base: Path | None = None
+) -> Spec:
     """Validate spec text; every problem is reported as `source: field: problem`."""
     try:
         raw = yaml.safe_load(text)

@@ -46,28 +46,33 @@ def start_run(settings: Settings, run_id: str, tags: dict[str, str]) -> str:
     mlflow_client = client(settings)
     with _mlflow_errors("start a run"):
         experiment = mlflow_client.get_experiment_by_name(EXPERIMENT)
-        experiment_id = (experiment.experiment_id if experiment else mlflow_client.create_experiment(
-            EXPERIMENT, artifact_location=settings.artifact_root.as_uri()))
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else mlflow_client.create_experiment(
+                EXPERIMENT, artifact_location=settings.artifact_root.as_uri()
+            )
+        )
         found = mlflow_client.search_runs([experiment_id], f"tags.`certification.run_id` = '{run_id}'")
         if found:
             return str(found[0].info.run_id)
-        created = mlflow_client.create_run(experiment_id, run_name=run_id,
-                                           tags={"certification.run_id": run_id, **tags})
+        created = mlflow_client.create_run(
+            experiment_id, run_name=run_id, tags={"certification.run_id": run_id, **tags}
+        )
         return str(created.info.run_id)
 
 
 def _numbers(prefix: str, value: Any) -> Iterator[tuple[str, float]]:
-    if isinstance(value, bool):
-        yield prefix, float(value)
-    elif isinstance(value, int | float):
+    if isinstance(value, bool | int | float):
         yield prefix, float(value)
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _numbers(f"{prefix}.{_METRIC_UNSAFE.sub('_', str(key))}", item)
 
 
-def log_stage(settings: Settings, mlflow_run_id: str, stage: str, results: list[CheckResult],
-              report: Path) -> None:
+def log_stage(
+    settings: Settings, mlflow_run_id: str, stage: str, results: list[CheckResult], report: Path
+) -> None:
     import math
 
     mlflow_client = client(settings)
@@ -82,8 +87,9 @@ def log_stage(settings: Settings, mlflow_run_id: str, stage: str, results: list[
         mlflow_client.log_artifact(mlflow_run_id, str(report), artifact_path="results")
 
 
-def log_artifacts(settings: Settings, mlflow_run_id: str, paths: list[Path], folder: str,
-                  tags: dict[str, str] | None = None) -> None:
+def log_artifacts(
+    settings: Settings, mlflow_run_id: str, paths: list[Path], folder: str, tags: dict[str, str] | None = None
+) -> None:
     mlflow_client = client(settings)
     with _mlflow_errors("log artifacts"):
         for path in paths:
@@ -116,8 +122,11 @@ def load_registered_model(uri: str) -> LoadedModel:
     name, version, alias = parse_uri(uri)
     mlflow_client = client()
     try:
-        found = (mlflow_client.get_model_version_by_alias(name, alias) if alias
-                 else mlflow_client.get_model_version(name, str(version)))
+        found = (
+            mlflow_client.get_model_version_by_alias(name, alias)
+            if alias
+            else mlflow_client.get_model_version(name, str(version))
+        )
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{found.version}"))
         estimator = mlflow.sklearn.load_model(str(local))
     except MlflowException as exc:
@@ -125,8 +134,9 @@ def load_registered_model(uri: str) -> LoadedModel:
     except Exception as exc:
         raise InputError(uri, f"cannot load the registered model: {exc}", field="model.uri") from exc
     _require_classifier(estimator, uri)
-    return LoadedModel(estimator, f"models:/{name}/{found.version}", tree_sha256(local),
-                       registry=(name, str(found.version)))
+    return LoadedModel(
+        estimator, f"models:/{name}/{found.version}", tree_sha256(local), registry=(name, str(found.version))
+    )
 
 
 def promote(settings: Settings, name: str, version: str, tags: dict[str, str]) -> None:

@@ -23,10 +23,19 @@ OPTIONAL = ["null", "string"]
     tags=["certification"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
     params={
-        "spec_path": Param(os.environ.get("CERTIFICATION_DEFAULT_SPEC", ""), type="string", minLength=1,
-                           title="Certification spec", description="Path of the YAML spec of the use case"),
-        "model_uri": Param(None, type=OPTIONAL, title="Model URI override",
-                           description="models:/name/version or models:/name@alias"),
+        "spec_path": Param(
+            os.environ.get("CERTIFICATION_DEFAULT_SPEC", ""),
+            type="string",
+            minLength=1,
+            title="Certification spec",
+            description="Path of the YAML spec of the use case",
+        ),
+        "model_uri": Param(
+            None,
+            type=OPTIONAL,
+            title="Model URI override",
+            description="models:/name/version or models:/name@alias",
+        ),
         "model_path": Param(None, type=OPTIONAL, title="Local model file override"),
         "model_sha256": Param(None, type=OPTIONAL, title="SHA-256 pin of the local model file"),
         "train_path": Param(None, type=OPTIONAL, title="Training data override (CSV or Parquet)"),
@@ -43,13 +52,20 @@ def model_certification() -> None:
         from certification.errors import InputError
 
         params, dag_run = context["params"], context["dag_run"]
-        overrides = {k: params.get(k) for k in ("model_uri", "model_path", "model_sha256", "train_path",
-                                                 "evaluation_path")}
+        overrides = {
+            k: params.get(k)
+            for k in ("model_uri", "model_path", "model_sha256", "train_path", "evaluation_path")
+        }
         certification = pipeline()
         try:
-            run_id, _ = certification.start(params["spec_path"], overrides, origin="airflow",
-                                            submitted_by=dag_run.triggering_user_name or "unknown",
-                                            run_id=run_id_from(context), airflow_run=context["run_id"])
+            run_id, _ = certification.start(
+                params["spec_path"],
+                overrides,
+                origin="airflow",
+                submitted_by=dag_run.triggering_user_name or "unknown",
+                run_id=run_id_from(context),
+                airflow_run=context["run_id"],
+            )
         except InputError as exc:  # recorded as an error run by start(); retrying cannot fix the input
             raise AirflowFailException(str(exc)) from exc
         return list(certification.ledger.run(run_id)["required_roles_json"])
@@ -87,7 +103,8 @@ def model_certification() -> None:
     parallel = [stage_task("robustness"), stage_task("fairness"), stage_task("compliance")]
     decided = gate()
     signoff = RoleSignoffOperator.partial(task_id="signoff", retries=0, poke_interval=2.0).expand(
-        role=started)
+        role=started
+    )
     started >> data_validation >> evaluation >> parallel >> decided >> signoff >> finalize()
 
 

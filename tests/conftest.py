@@ -20,7 +20,9 @@ from certification.context import file_sha256
 from certification.datasets import load_adult
 from certification.demo import PROTECTED, adult_model
 
-PG_ADMIN_URL = os.environ.get("CERTIFICATION_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "CERTIFICATION_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 SPEC_TEMPLATE = Path(__file__).resolve().parent.parent / "certification" / "specs" / "adult.yaml"
 
 
@@ -33,14 +35,21 @@ def adult_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     evaluation.to_csv(folder / "evaluation.csv", index=False)
     features = [c for c in train.columns if c not in (*PROTECTED, "income")]
     joblib.dump(adult_model(train, features), folder / "model.joblib")
-    return {"train": folder / "train.csv", "evaluation": folder / "evaluation.csv", "model": folder / "model.joblib"}
+    return {
+        "train": folder / "train.csv",
+        "evaluation": folder / "evaluation.csv",
+        "model": folder / "model.joblib",
+    }
 
 
 def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
     """The embedded demo spec pointed at local files, with a small attack budget to keep tests quick."""
     spec = yaml.safe_load(SPEC_TEMPLATE.read_text())
     spec["model"] = {"path": str(files["model"]), "sha256": file_sha256(files["model"])}
-    spec["datasets"] = {"train": {"path": str(files["train"])}, "evaluation": {"path": str(files["evaluation"])}}
+    spec["datasets"] = {
+        "train": {"path": str(files["train"])},
+        "evaluation": {"path": str(files["evaluation"])},
+    }
     spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
     return spec
 

@@ -50,15 +50,19 @@ def test_evaluation_metrics_match_scikit_learn(ctx: RunContext) -> None:
     y = (ctx.evaluation["income"] == ">50K").to_numpy()
     proba = ctx.model.estimator.predict_proba(ctx.evaluation[ctx.features])[:, 1]
     predicted = ctx.model.estimator.predict(ctx.evaluation[ctx.features]) == ">50K"
-    expected = {"accuracy": accuracy_score(y, predicted), "roc_auc": roc_auc_score(y, proba),
-                "f1": f1_score(y, predicted)}
+    expected = {
+        "accuracy": accuracy_score(y, predicted),
+        "roc_auc": roc_auc_score(y, proba),
+        "f1": f1_score(y, predicted),
+    }
     for name, value in expected.items():
         assert _result(ctx, f"evaluation.{name}").measured[name] == pytest.approx(value, abs=1e-12)
 
 
 def test_fairness_matches_a_pandas_computation(ctx: RunContext) -> None:
-    frame = pd.DataFrame({"y": ctx.y_eval, "p": ctx.pred_eval, "sex": ctx.evaluation["sex"],
-                          "race": ctx.evaluation["race"]})
+    frame = pd.DataFrame(
+        {"y": ctx.y_eval, "p": ctx.pred_eval, "sex": ctx.evaluation["sex"], "race": ctx.evaluation["race"]}
+    )
     dp = _result(ctx, "fairness.demographic_parity").measured["by_attribute"]
     eo = _result(ctx, "fairness.equalized_odds").measured["by_attribute"]
     for attribute in ("sex", "race"):
@@ -73,7 +77,8 @@ def test_data_checks_measure_what_they_claim(ctx: RunContext) -> None:
     missing = _result(ctx, "data.missing_values").measured
     assert missing["worst_column"] == "occupation"
     assert missing["max_missing_fraction"] == pytest.approx(
-        pd.concat([ctx.train, ctx.evaluation])["occupation"].isna().mean())
+        pd.concat([ctx.train, ctx.evaluation])["occupation"].isna().mean()
+    )
     overlap = _result(ctx, "data.train_eval_overlap").measured
     columns = list(dict.fromkeys([*ctx.features, "income", "sex", "race"]))
     merged = ctx.evaluation[columns].merge(ctx.train[columns].drop_duplicates(), how="left", indicator=True)
@@ -81,8 +86,14 @@ def test_data_checks_measure_what_they_claim(ctx: RunContext) -> None:
 
 
 def test_planted_overlap_is_found(ctx: RunContext) -> None:
-    leaked = RunContext(ctx.spec, ctx.model, ctx.train, pd.concat([ctx.evaluation, ctx.train.head(500)]),
-                        ctx.datasets, ctx.artifact_dir)
+    leaked = RunContext(
+        ctx.spec,
+        ctx.model,
+        ctx.train,
+        pd.concat([ctx.evaluation, ctx.train.head(500)]),
+        ctx.datasets,
+        ctx.artifact_dir,
+    )
     assert _result(leaked, "data.train_eval_overlap").status is Status.FAIL
 
 
@@ -99,5 +110,10 @@ def test_protected_input_without_justification_fails(ctx: RunContext) -> None:
         feature_names_in_ = np.array([*ctx.features, "sex"])
 
     model = type(ctx.model)(WithSex(), "in-memory", "0" * 64)
-    assert _result(RunContext(ctx.spec, model, ctx.train, ctx.evaluation, ctx.datasets, ctx.artifact_dir),
-                   "compliance.protected_inputs").status is Status.FAIL
+    assert (
+        _result(
+            RunContext(ctx.spec, model, ctx.train, ctx.evaluation, ctx.datasets, ctx.artifact_dir),
+            "compliance.protected_inputs",
+        ).status
+        is Status.FAIL
+    )

@@ -19,7 +19,9 @@ def certify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
 
 
 def _signoff(capsys, decision: str, run_id: str, role: str, who: str) -> tuple[int, dict]:
-    return certify(capsys, "signoff", decision, run_id, "--role", role, "--approver", who, "--comment", "reviewed")
+    return certify(
+        capsys, "signoff", decision, run_id, "--role", role, "--approver", who, "--comment", "reviewed"
+    )
 
 
 def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys) -> None:
@@ -27,9 +29,18 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys) -
     assert code == OK and status["status"] == "awaiting_signoff", status.get("gate")
     run_id = status["run"]["run_id"]
     assert {r["check_id"] for r in status["results"]} >= {
-        "data.schema", "data.missing_values", "data.duplicates", "data.train_eval_overlap", "evaluation.accuracy",
-        "evaluation.roc_auc", "evaluation.f1", "robustness.evasion_hopskipjump", "fairness.demographic_parity",
-        "fairness.equalized_odds", "compliance.protected_inputs"}
+        "data.schema",
+        "data.missing_values",
+        "data.duplicates",
+        "data.train_eval_overlap",
+        "evaluation.accuracy",
+        "evaluation.roc_auc",
+        "evaluation.f1",
+        "robustness.evasion_hopskipjump",
+        "fairness.demographic_parity",
+        "fairness.equalized_odds",
+        "compliance.protected_inputs",
+    }
 
     assert _signoff(capsys, "approve", run_id, "risk", "dana")[0] == NOT_CERTIFIED  # own run
     assert _signoff(capsys, "approve", run_id, "auditing", "erin")[0] == NOT_CERTIFIED  # not a required role
@@ -70,15 +81,20 @@ def test_failed_gate_rejects_without_asking_humans(home: Path, write_spec, capsy
 
 def _error_runs() -> list[dict]:
     ledger = Pipeline().ledger
-    return ledger.query("SELECT r.run_id, d.reasons_json FROM {s}.runs r JOIN {s}.decisions d "
-                        "ON d.run_id = r.run_id WHERE d.verdict = 'error'")
+    return ledger.query(
+        "SELECT r.run_id, d.reasons_json FROM {s}.runs r JOIN {s}.decisions d "
+        "ON d.run_id = r.run_id WHERE d.verdict = 'error'"
+    )
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda s: s["checks"].pop("fairness"), "checks.fairness"),
-    (lambda s: s["datasets"]["train"].update(path="/nonexistent/train.csv"), "dataset file not found"),
-    (lambda s: s["label"].update(column="salary"), "missing columns ['salary']"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["checks"].pop("fairness"), "checks.fairness"),
+        (lambda s: s["datasets"]["train"].update(path="/nonexistent/train.csv"), "dataset file not found"),
+        (lambda s: s["label"].update(column="salary"), "missing columns ['salary']"),
+    ],
+)
 def test_bad_input_is_a_recorded_error_run(home: Path, write_spec, capsys, change, message) -> None:
     code = main(["run", str(write_spec(change)), "--submitted-by", "dana"])
     assert code == ERROR
@@ -87,7 +103,9 @@ def test_bad_input_is_a_recorded_error_run(home: Path, write_spec, capsys, chang
     assert len(errors) == 1 and message in errors[0]["reasons_json"]
 
 
-def test_model_that_fails_to_load_is_a_recorded_error_run(home: Path, write_spec, tmp_path: Path, capsys) -> None:
+def test_model_that_fails_to_load_is_a_recorded_error_run(
+    home: Path, write_spec, tmp_path: Path, capsys
+) -> None:
     from certification.context import file_sha256
 
     garbage = tmp_path / "model.joblib"
@@ -110,7 +128,9 @@ def test_audit_verify_detects_tampering(home: Path, write_spec, capsys) -> None:
     ledger = Pipeline().ledger
     with ledger.engine.begin() as conn:
         conn.exec_driver_sql("DROP TRIGGER certification_audit.decisions_append_only")
-        conn.exec_driver_sql("UPDATE certification_audit.decisions SET verdict = 'passed' WHERE kind = 'gate'")
+        conn.exec_driver_sql(
+            "UPDATE certification_audit.decisions SET verdict = 'passed' WHERE kind = 'gate'"
+        )
     capsys.readouterr()
     assert main(["audit", "verify"]) == NOT_CERTIFIED
     assert "decisions row" in capsys.readouterr().out

@@ -18,11 +18,32 @@ def _ledger(url: str) -> Ledger:
 
 
 def _run(ledger: Ledger, run_id: str = "run-1") -> None:
-    ledger.record("runs", {"run_id": run_id, "created_at": "2026-11-28T00:00:00.000000Z", "origin": "cli",
-                           "submitted_by": "dana", "spec_source": "spec.yaml", "overrides_json": {}})
-    ledger.record("signoffs", {"run_id": run_id, "role": "risk", "approver": "alice", "decision": "approve",
-                               "comment": "ok", "channel": "cli", "model_sha256": "m", "data_sha256": "d",
-                               "spec_sha256": "s", "signed_at": "2026-11-28T01:00:00.000000Z"})
+    ledger.record(
+        "runs",
+        {
+            "run_id": run_id,
+            "created_at": "2026-11-28T00:00:00.000000Z",
+            "origin": "cli",
+            "submitted_by": "dana",
+            "spec_source": "spec.yaml",
+            "overrides_json": {},
+        },
+    )
+    ledger.record(
+        "signoffs",
+        {
+            "run_id": run_id,
+            "role": "risk",
+            "approver": "alice",
+            "decision": "approve",
+            "comment": "ok",
+            "channel": "cli",
+            "model_sha256": "m",
+            "data_sha256": "d",
+            "spec_sha256": "s",
+            "signed_at": "2026-11-28T01:00:00.000000Z",
+        },
+    )
 
 
 def _as_superuser(ledger: Ledger, sql: str) -> None:
@@ -31,7 +52,12 @@ def _as_superuser(ledger: Ledger, sql: str) -> None:
         if ledger.dialect == "postgresql":
             conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # disables triggers
         else:
-            for name in ("signoffs_append_only", "signoffs_no_delete", "events_append_only", "events_no_delete"):
+            for name in (
+                "signoffs_append_only",
+                "signoffs_no_delete",
+                "events_append_only",
+                "events_no_delete",
+            ):
                 conn.exec_driver_sql(f"DROP TRIGGER certification_audit.{name}")
         conn.exec_driver_sql(sql)
 
@@ -47,12 +73,15 @@ def test_rows_and_events_verify(ledger_url: str) -> None:
     assert ledger.run("run-1")["overrides_json"] == {}
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE certification_audit.signoffs SET decision = 'reject'",
-    "DELETE FROM certification_audit.signoffs",
-    "UPDATE certification_audit.events SET payload = '{}'",
-    "DELETE FROM certification_audit.events",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE certification_audit.signoffs SET decision = 'reject'",
+        "DELETE FROM certification_audit.signoffs",
+        "UPDATE certification_audit.events SET payload = '{}'",
+        "DELETE FROM certification_audit.events",
+    ],
+)
 def test_database_refuses_update_and_delete(ledger_url: str, statement: str) -> None:
     ledger = _ledger(ledger_url)
     _run(ledger)
@@ -77,13 +106,18 @@ def test_duplicate_key_is_refused_and_nothing_is_half_written(ledger_url: str) -
     assert ledger.verify().ok
 
 
-@pytest.mark.parametrize(("tamper", "expected"), [
-    ("UPDATE certification_audit.signoffs SET decision = 'reject'", "signoffs row"),
-    ("UPDATE certification_audit.events SET payload = '{\"forged\":true}' WHERE seq = 3", "event 3"),
-    ("DELETE FROM certification_audit.signoffs", "was deleted"),
-    ("DELETE FROM certification_audit.events WHERE seq = 2", "event 2 is missing"),
-])
-def test_verify_detects_changes_made_with_triggers_disabled(ledger_url: str, tamper: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        ("UPDATE certification_audit.signoffs SET decision = 'reject'", "signoffs row"),
+        ("UPDATE certification_audit.events SET payload = '{\"forged\":true}' WHERE seq = 3", "event 3"),
+        ("DELETE FROM certification_audit.signoffs", "was deleted"),
+        ("DELETE FROM certification_audit.events WHERE seq = 2", "event 2 is missing"),
+    ],
+)
+def test_verify_detects_changes_made_with_triggers_disabled(
+    ledger_url: str, tamper: str, expected: str
+) -> None:
     ledger = _ledger(ledger_url)
     _run(ledger)
     ledger.log("run-1", "note", {"x": 1})

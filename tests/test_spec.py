@@ -19,7 +19,9 @@ def test_valid_spec_loads_and_resolves_paths(write_spec) -> None:
 
 
 def test_overrides_replace_model_and_data(write_spec, adult_files) -> None:
-    spec = load_spec(write_spec(), {"model_uri": "models:/other@candidate", "train_path": str(adult_files["train"])})
+    spec = load_spec(
+        write_spec(), {"model_uri": "models:/other@candidate", "train_path": str(adult_files["train"])}
+    )
     assert spec.model.uri == "models:/other@candidate" and spec.model.path is None
     assert load_spec(write_spec()).digest() != spec.digest()
 
@@ -27,13 +29,24 @@ def test_overrides_replace_model_and_data(write_spec, adult_files) -> None:
 @pytest.mark.parametrize(
     ("change", "field", "fragment"),
     [
-        (lambda s: s["checks"]["evaluation"].pop("min_accuracy"), "checks.evaluation.min_accuracy", "required"),
-        (lambda s: s["checks"]["fairness"].update(max_equalized_odds_difference="low"),
-         "checks.fairness.max_equalized_odds_difference", "number"),
+        (
+            lambda s: s["checks"]["evaluation"].pop("min_accuracy"),
+            "checks.evaluation.min_accuracy",
+            "required",
+        ),
+        (
+            lambda s: s["checks"]["fairness"].update(max_equalized_odds_difference="low"),
+            "checks.fairness.max_equalized_odds_difference",
+            "number",
+        ),
         (lambda s: s.update(colour="blue"), "colour", "Extra inputs"),
         (lambda s: s["checks"]["evaluation"].update(min_f1=1.5), "checks.evaluation.min_f1", "less than"),
         (lambda s: s["model"].pop("sha256"), "model", "sha256"),
-        (lambda s: s["checks"]["robustness"].update(rationale="x"), "checks.robustness.rationale", "at least"),
+        (
+            lambda s: s["checks"]["robustness"].update(rationale="x"),
+            "checks.robustness.rationale",
+            "at least",
+        ),
         (lambda s: s["approvals"].update(roles=["risk", "risk"]), "approvals", "distinct"),
         (lambda s: s.update(protected_attributes=["income"]), "(top level)", "label column"),
         (lambda s: s.update(risk_tier="extreme"), "risk_tier", "minimal"),

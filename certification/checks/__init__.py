@@ -3,5 +3,17 @@
 from certification.checks import compliance, data, evaluation, fairness, robustness
 from certification.checks.base import BLOCKING, REGISTRY, STAGES, Check, CheckResult, Outcome, Status
 
-__all__ = ["BLOCKING", "REGISTRY", "STAGES", "Check", "CheckResult", "Outcome", "Status",
-           "compliance", "data", "evaluation", "fairness", "robustness"]
+__all__ = [
+    "BLOCKING",
+    "REGISTRY",
+    "STAGES",
+    "Check",
+    "CheckResult",
+    "Outcome",
+    "Status",
+    "compliance",
+    "data",
+    "evaluation",
+    "fairness",
+    "robustness",
+]

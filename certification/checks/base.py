@@ -63,7 +63,9 @@ def compare(measured: dict[str, Any], limits: dict[str, tuple[str, float]]) -> O
         bad = value is None or (value < bound if kind == "min" else value > bound)
         breached |= bad
         shown = "missing" if value is None else f"{value:.4g}"
-        parts.append(f"{name}={shown} ({'≥' if kind == 'min' else '≤'} {bound:g} {'breached' if bad else 'ok'})")
+        parts.append(
+            f"{name}={shown} ({'≥' if kind == 'min' else '≤'} {bound:g} {'breached' if bad else 'ok'})"
+        )
     threshold = {f"{kind}_{name}": bound for name, (kind, bound) in limits.items()}
     return Outcome(Status.FAIL if breached else Status.PASS, measured, threshold, "; ".join(parts))
 

@@ -10,11 +10,17 @@ from certification.context import RunContext
 def protected_inputs(ctx: RunContext) -> Outcome:
     used = sorted(set(ctx.spec.protected_attributes) & set(ctx.features))
     unjustified = [a for a in used if a not in ctx.spec.protected_inputs_allowed]
-    measured = {"model_inputs": ctx.features, "protected_inputs": used, "unjustified": unjustified,
-                "justifications": {a: ctx.spec.protected_inputs_allowed[a] for a in used if a not in unjustified}}
+    measured = {
+        "model_inputs": ctx.features,
+        "protected_inputs": used,
+        "unjustified": unjustified,
+        "justifications": {a: ctx.spec.protected_inputs_allowed[a] for a in used if a not in unjustified},
+    }
     threshold = {"max_unjustified_protected_inputs": 0}
     if unjustified:
-        return Outcome(Status.FAIL, measured, threshold, f"protected attributes used as inputs: {unjustified}")
+        return Outcome(
+            Status.FAIL, measured, threshold, f"protected attributes used as inputs: {unjustified}"
+        )
     if used:
         return Outcome(Status.WARN, measured, threshold, f"justified protected inputs: {used}")
     return Outcome(Status.PASS, measured, threshold, "no protected attribute is a model input")

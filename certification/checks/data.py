@@ -18,10 +18,16 @@ def _columns(ctx: RunContext) -> list[str]:
 def schema(ctx: RunContext) -> Outcome:
     columns = _columns(ctx)
     train, evaluation = ctx.train[columns].dtypes, ctx.evaluation[columns].dtypes
-    mismatched = {c: f"train {train[c]} vs evaluation {evaluation[c]}" for c in columns
-                  if train[c].kind != evaluation[c].kind}
-    measured = {"columns": len(columns), "dtypes": {c: str(train[c]) for c in columns},
-                "mismatched_dtypes": mismatched}
+    mismatched = {
+        c: f"train {train[c]} vs evaluation {evaluation[c]}"
+        for c in columns
+        if train[c].kind != evaluation[c].kind
+    }
+    measured = {
+        "columns": len(columns),
+        "dtypes": {c: str(train[c]) for c in columns},
+        "mismatched_dtypes": mismatched,
+    }
     if mismatched:
         return Outcome(Status.FAIL, measured, {"mismatched_dtypes": 0}, f"dtype mismatch: {mismatched}")
     return Outcome(Status.PASS, measured, {"mismatched_dtypes": 0}, f"{len(columns)} columns agree")
@@ -31,17 +37,23 @@ def schema(ctx: RunContext) -> Outcome:
 def missing_values(ctx: RunContext) -> Outcome:
     columns = _columns(ctx)
     per_column = pd.concat([ctx.train[columns], ctx.evaluation[columns]]).isna().mean()
-    measured = {"max_missing_fraction": float(per_column.max()),
-                "worst_column": str(per_column.idxmax()),
-                "label_missing": int(ctx.evaluation[ctx.spec.label.column].isna().sum())}
-    return compare(measured, {"max_missing_fraction": ("max", ctx.spec.checks.data_validation.max_missing_fraction)})
+    measured = {
+        "max_missing_fraction": float(per_column.max()),
+        "worst_column": str(per_column.idxmax()),
+        "label_missing": int(ctx.evaluation[ctx.spec.label.column].isna().sum()),
+    }
+    return compare(
+        measured, {"max_missing_fraction": ("max", ctx.spec.checks.data_validation.max_missing_fraction)}
+    )
 
 
 @check("data.duplicates", "data_validation", DATA_GOVERNANCE)
 def duplicates(ctx: RunContext) -> Outcome:
     columns = _columns(ctx)
-    measured = {f"{name}_duplicate_fraction": float(frame[columns].duplicated().mean())
-                for name, frame in (("train", ctx.train), ("evaluation", ctx.evaluation))}
+    measured = {
+        f"{name}_duplicate_fraction": float(frame[columns].duplicated().mean())
+        for name, frame in (("train", ctx.train), ("evaluation", ctx.evaluation))
+    }
     limit = ctx.spec.checks.data_validation.max_duplicate_fraction
     return compare(measured, {name: ("max", limit) for name in measured})
 
@@ -53,4 +65,6 @@ def train_eval_overlap(ctx: RunContext) -> Outcome:
     eval_rows = pd.util.hash_pandas_object(ctx.evaluation[columns], index=False)
     shared = eval_rows.isin(set(train_rows))
     measured = {"overlap_fraction": float(shared.mean()), "overlapping_rows": int(shared.sum())}
-    return compare(measured, {"overlap_fraction": ("max", ctx.spec.checks.data_validation.max_overlap_fraction)})
+    return compare(
+        measured, {"overlap_fraction": ("max", ctx.spec.checks.data_validation.max_overlap_fraction)}
+    )

@@ -16,7 +16,11 @@ ACCURACY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:outcomes-anal
 def _metric_check(name: str, metric: Callable[[RunContext], float]) -> None:
     @check(f"evaluation.{name}", "evaluation", ACCURACY)
     def body(ctx: RunContext) -> Outcome:
-        measured = {name: float(metric(ctx)), "rows": len(ctx.y_eval), "positive_rate": float(np.mean(ctx.y_eval))}
+        measured = {
+            name: float(metric(ctx)),
+            "rows": len(ctx.y_eval),
+            "positive_rate": float(np.mean(ctx.y_eval)),
+        }
         return compare(measured, {name: ("min", getattr(ctx.spec.checks.evaluation, f"min_{name}"))})
 
 

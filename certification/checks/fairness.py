@@ -26,9 +26,15 @@ def false_positive_rate(y_true, y_pred) -> float:
 
 def group_table(ctx: RunContext, attribute: str) -> dict[str, dict[str, float]]:
     frame = MetricFrame(
-        metrics={"count": lambda t, p: float(len(t)), "selection_rate": selection_rate,
-                 "tpr": true_positive_rate, "fpr": false_positive_rate},
-        y_true=ctx.y_eval, y_pred=ctx.pred_eval, sensitive_features=ctx.evaluation[attribute].astype(str),
+        metrics={
+            "count": lambda t, p: float(len(t)),
+            "selection_rate": selection_rate,
+            "tpr": true_positive_rate,
+            "fpr": false_positive_rate,
+        },
+        y_true=ctx.y_eval,
+        y_pred=ctx.pred_eval,
+        sensitive_features=ctx.evaluation[attribute].astype(str),
     )
     return {str(group): {k: float(v) for k, v in row.items()} for group, row in frame.by_group.iterrows()}
 
@@ -37,14 +43,20 @@ def _disparity_check(name: str, difference: Callable) -> None:
     @check(f"fairness.{name}", "fairness", NON_DISCRIMINATION)
     def body(ctx: RunContext) -> Outcome:
         per_attribute = {
-            attribute: float(difference(ctx.y_eval, ctx.pred_eval,
-                                        sensitive_features=ctx.evaluation[attribute].astype(str)))
+            attribute: float(
+                difference(
+                    ctx.y_eval, ctx.pred_eval, sensitive_features=ctx.evaluation[attribute].astype(str)
+                )
+            )
             for attribute in ctx.spec.protected_attributes
         }
         worst = max(per_attribute, key=lambda a: per_attribute[a])
-        measured = {f"max_{name}_difference": per_attribute[worst], "worst_attribute": worst,
-                    "by_attribute": per_attribute,
-                    "groups": {a: group_table(ctx, a) for a in ctx.spec.protected_attributes}}
+        measured = {
+            f"max_{name}_difference": per_attribute[worst],
+            "worst_attribute": worst,
+            "by_attribute": per_attribute,
+            "groups": {a: group_table(ctx, a) for a in ctx.spec.protected_attributes},
+        }
         limit = getattr(ctx.spec.checks.fairness, f"max_{name}_difference")
         return compare(measured, {f"max_{name}_difference": ("max", limit)})
 

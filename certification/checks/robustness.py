@@ -57,10 +57,12 @@ def evasion(ctx: RunContext) -> Outcome:
     z0 = np.hstack([((base[mutable].astype(float) - mean) / std).fillna(0.0).to_numpy(), index])
     clip_low = np.append(((lower - mean) / std).to_numpy(), 0.0).astype(np.float32)
     clip_high = np.append(((upper - mean) / std).to_numpy(), float(len(base))).astype(np.float32)
-    classifier = BlackBoxClassifier(predict, input_shape=(z0.shape[1],), nb_classes=2,
-                                    clip_values=(clip_low, clip_high))
-    attack = HopSkipJump(classifier, norm=2, max_iter=policy.max_iter, max_eval=200, init_eval=20,
-                         init_size=50, verbose=False)
+    classifier = BlackBoxClassifier(
+        predict, input_shape=(z0.shape[1],), nb_classes=2, clip_values=(clip_low, clip_high)
+    )
+    attack = HopSkipJump(
+        classifier, norm=2, max_iter=policy.max_iter, max_eval=200, init_eval=20, init_size=50, verbose=False
+    )
     mask = np.ones_like(z0, dtype=np.float32)
     mask[:, -1] = 0.0
     started = time.perf_counter()

@@ -20,8 +20,14 @@ def ledger_url() -> str | None:
     except AirflowNotFoundException:
         return None
     if conn.conn_type in {"postgres", "postgresql", "postgresql+psycopg2"}:
-        return URL.create("postgresql+psycopg2", username=conn.login, password=conn.password, host=conn.host,
-                          port=conn.port, database=conn.schema).render_as_string(hide_password=False)
+        return URL.create(
+            "postgresql+psycopg2",
+            username=conn.login,
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            database=conn.schema,
+        ).render_as_string(hide_password=False)
     return conn.get_uri()
 
 

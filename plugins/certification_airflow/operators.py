@@ -27,13 +27,20 @@ class RoleSignoffOperator(HITLOperator):
 
     def _body(self, status: dict[str, Any]) -> str:
         run = status["run"]
-        lines = [f"**Run** `{run['run_id']}` · use case **{run['use_case']}** ({run['risk_tier']} risk)",
-                 f"**Model** `{run['model_reference']}` sha256 `{run['model_sha256']}`",
-                 f"**Submitted by** {run['submitted_by']} · spec sha256 `{run['spec_sha256']}`", "",
-                 "| check | status | result |", "|---|---|---|"]
+        lines = [
+            f"**Run** `{run['run_id']}` · use case **{run['use_case']}** ({run['risk_tier']} risk)",
+            f"**Model** `{run['model_reference']}` sha256 `{run['model_sha256']}`",
+            f"**Submitted by** {run['submitted_by']} · spec sha256 `{run['spec_sha256']}`",
+            "",
+            "| check | status | result |",
+            "|---|---|---|",
+        ]
         lines += [f"| {r['check_id']} | {r['status']} | {r['message']} |" for r in status["results"]]
-        lines += ["", f"Evidence: MLflow run `{run['mlflow_run_id']}`, per-stage results under "
-                  f"`{status['run_dir']}`.", "Your decision is recorded in the audit ledger with your Airflow identity."]
+        lines += [
+            "",
+            f"Evidence: MLflow run `{run['mlflow_run_id']}`, per-stage results under `{status['run_dir']}`.",
+            "Your decision is recorded in the audit ledger with your Airflow identity.",
+        ]
         return "\n".join(lines)
 
     def execute(self, context: Any) -> Any:
@@ -45,20 +52,30 @@ class RoleSignoffOperator(HITLOperator):
         self._request(context, certification, run_id)
 
     def _request(self, context: Any, certification: Any, run_id: str) -> None:
-        upsert_hitl_detail(ti_id=context["task_instance"].id, options=self.options,
-                           subject=f"Certification {run_id}: sign off as {self.role}",
-                           body=self._body(certification.status(run_id)), multiple=False,
-                           params=self.serialized_params, assigned_users=self.assigned_users)
-        self.defer(trigger=SignoffTrigger(run_id, self.role, ledger_url(), self.poke_interval),
-                   method_name="execute_complete")
+        upsert_hitl_detail(
+            ti_id=context["task_instance"].id,
+            options=self.options,
+            subject=f"Certification {run_id}: sign off as {self.role}",
+            body=self._body(certification.status(run_id)),
+            multiple=False,
+            params=self.serialized_params,
+            assigned_users=self.assigned_users,
+        )
+        ti_id = context["task_instance"].id
+        self.defer(
+            trigger=SignoffTrigger(run_id, self.role, ti_id, ledger_url(), self.poke_interval),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         run_id = run_id_from(context)
         if event.get("source") == "ledger":
             if event["decision"]:  # close the UI's pending action so nobody answers twice
-                update_hitl_detail_response(ti_id=context["task_instance"].id,
-                                            chosen_options=[APPROVE if event["decision"] == "approve" else REJECT],
-                                            params_input={"comment": "recorded through certify signoff"})
+                update_hitl_detail_response(
+                    ti_id=context["task_instance"].id,
+                    chosen_options=[APPROVE if event["decision"] == "approve" else REJECT],
+                    params_input={"comment": "recorded through certify signoff"},
+                )
             return event
         from certification.errors import SignoffRefused
 
@@ -67,9 +84,14 @@ class RoleSignoffOperator(HITLOperator):
         comment = str((event.get("params_input") or {}).get("comment") or "")
         decision = "approve" if APPROVE in event["chosen_options"] else "reject"
         try:
-            certification.signoff(run_id, role=self.role, approver=str(user.get("name") or user.get("id")),
-                                  decision=decision, comment=comment or f"{decision}d in Airflow",
-                                  channel="airflow")
+            certification.signoff(
+                run_id,
+                role=self.role,
+                approver=str(user.get("name") or user.get("id")),
+                decision=decision,
+                comment=comment or f"{decision}d in Airflow",
+                channel="airflow",
+            )
         except SignoffRefused as exc:
             self.log.warning("sign-off refused (%s); asking again", exc)
             if certification.signoff_state(run_id).outcome == "pending":
