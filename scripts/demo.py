@@ -167,7 +167,7 @@ def main() -> int:
     finally:
         os.killpg(airflow.pid, signal.SIGINT)
         try:
-            airflow.wait(timeout=60)
+            airflow.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(airflow.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):

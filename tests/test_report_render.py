@@ -25,7 +25,7 @@ def _results() -> list[CheckResult]:
         CheckResult("fairness.demographic_parity", "fairness", Status.PASS,
                     {"max_demographic_parity_difference": 0.1791, "worst_attribute": "sex",
                      "by_attribute": {"sex": 0.1791}, "groups": GROUPS},
-                    {"max_demographic_parity_difference": 0.2}, rationale, "within thresholds",
+                    {"max_max_demographic_parity_difference": 0.2}, rationale, "within thresholds",
                     requirements=["EU-AI-Act:Art10(2f)"]),
         CheckResult("compliance.protected_inputs", "compliance", Status.WARN,
                     {"protected_inputs": ["age"], "unjustified": []}, {"max_unjustified_protected_inputs": 0},
@@ -66,7 +66,7 @@ def _certified_status() -> dict[str, Any]:
 def _text(path: Path) -> str:
     html = path.read_text()
     assert "<link" not in html and "src=" not in html and "@import" not in html  # self-contained
-    return html
+    return html.replace("<wbr>", "")  # identifiers and paths carry line-break hints
 
 
 def test_certified_run_renders_report_and_certificate(tmp_path: Path) -> None:
