@@ -54,13 +54,21 @@ def run_dag(airflow_env: dict[str, str], spec: Path, while_waiting: Callable[[st
     """Run the DAG with dag.test() in a subprocess; call `while_waiting(run_id)` once sign-off is requested."""
     pipeline = Pipeline()
     known = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")}
-    process = subprocess.Popen(
-        ["airflow", "dags", "test", "model_certification", "--conf", json.dumps({"spec_path": str(spec)})],
-        env={**os.environ, **airflow_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log_path = spec.parent / "dag-test.log"  # a pipe would fill up with Airflow's logs and stall the DAG
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                "airflow",
+                "dags",
+                "test",
+                "model_certification",
+                "--conf",
+                json.dumps({"spec_path": str(spec)}),
+            ],
+            env={**os.environ, **airflow_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     run_id = None
     deadline = time.monotonic() + 600
     while process.poll() is None and time.monotonic() < deadline:
@@ -72,7 +80,8 @@ def run_dag(airflow_env: dict[str, str], spec: Path, while_waiting: Callable[[st
         time.sleep(1)
     if run_id and pipeline.status(run_id)["status"] == "awaiting_signoff":
         while_waiting(run_id)
-    output, _ = process.communicate(timeout=max(1, deadline - time.monotonic()))
+    process.wait(timeout=max(1, deadline - time.monotonic()))
+    output = log_path.read_text()
     assert process.returncode == 0, output[-4000:]
     assert run_id, output[-4000:]
     return pipeline.status(run_id)
