@@ -117,6 +117,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_ledger_init(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
+    pipeline.ledger.init_schema()
     print(f"ledger ready at {pipeline.ledger.safe_url}")
     return OK
 

@@ -144,6 +144,14 @@ class Ledger:
 
         return engine
 
+    def ensure_schema(self) -> None:
+        """Create the schema on first use; `certify ledger init` re-applies DDL and hardening explicitly."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text(f"SELECT 1 FROM {SCHEMA}.events LIMIT 0"))
+        except (OperationalError, ProgrammingError):
+            self.init_schema()
+
     def init_schema(self) -> None:
         ddl = (sql_dir() / "schema.sql").read_text()
         hardening = sql_dir() / f"{'postgres' if self.dialect == 'postgresql' else 'sqlite'}_hardening.sql"

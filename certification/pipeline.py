@@ -56,7 +56,7 @@ class Pipeline:
     def __init__(self, ledger_url: str | None = None) -> None:
         self.settings: Settings = settings(ledger_url)
         self.ledger = Ledger(self.settings.ledger_url)
-        self.ledger.init_schema()
+        self.ledger.ensure_schema()
         tracking.client(self.settings)  # points MLflow at the configured tracking store
 
     # -- start ---------------------------------------------------------------------------------------------
@@ -159,20 +159,8 @@ class Pipeline:
 
     def results(self, run_id: str) -> list[CheckResult]:
         return [
-            CheckResult.from_dict(
-                {
-                    "check_id": r["check_id"],
-                    "stage": r["stage"],
-                    "status": r["status"],
-                    "measured": r["measured_json"],
-                    "threshold": r["threshold_json"],
-                    "rationale": r["rationale"],
-                    "message": r["message"],
-                    "evidence": r["evidence_json"],
-                    "requirements": r["requirements_json"],
-                }
-            )
-            for r in self.ledger.rows("check_results", run_id)
+            CheckResult.from_dict({name: row[column] for name, column in RESULT_COLUMNS.items()})
+            for row in self.ledger.rows("check_results", run_id)
         ]
 
     def open_context(self, run_id: str) -> RunContext:
@@ -464,19 +452,26 @@ class Pipeline:
         return self.status(run_id)
 
 
+# CheckResult field -> check_results column (JSON columns carry the _json suffix)
+RESULT_COLUMNS = {
+    name: f"{name}_json" if name in {"measured", "threshold", "evidence", "requirements"} else name
+    for name in (
+        "check_id",
+        "stage",
+        "status",
+        "measured",
+        "threshold",
+        "rationale",
+        "message",
+        "evidence",
+        "requirements",
+    )
+}
+
+
 def _result_row(result: CheckResult) -> dict[str, Any]:
     data = result.to_dict()
-    return {
-        "check_id": data["check_id"],
-        "stage": data["stage"],
-        "status": data["status"],
-        "measured_json": data["measured"],
-        "threshold_json": data["threshold"],
-        "rationale": data["rationale"],
-        "message": data["message"],
-        "evidence_json": data["evidence"],
-        "requirements_json": data["requirements"],
-    }
+    return {column: data[name] for name, column in RESULT_COLUMNS.items()}
 
 
 __all__ = ["Pipeline", "SignoffState", "LedgerError", "Path"]

@@ -46,14 +46,15 @@ class RoleSignoffOperator(HITLOperator):
     def execute(self, context: Any) -> Any:
         certification = pipeline()
         run_id = run_id_from(context)
-        gate = certification.decision(run_id, "gate") if certification.ledger.run(run_id) else None
+        gate = certification.decision(run_id, "gate")
         if gate is None or gate["verdict"] != "passed":
             raise AirflowSkipException("the automated gate did not pass: no human sign-off is requested")
         self._request(context, certification, run_id)
 
     def _request(self, context: Any, certification: Any, run_id: str) -> None:
+        ti_id = context["task_instance"].id
         upsert_hitl_detail(
-            ti_id=context["task_instance"].id,
+            ti_id=ti_id,
             options=self.options,
             subject=f"Certification {run_id}: sign off as {self.role}",
             body=self._body(certification.status(run_id)),
@@ -61,7 +62,6 @@ class RoleSignoffOperator(HITLOperator):
             params=self.serialized_params,
             assigned_users=self.assigned_users,
         )
-        ti_id = context["task_instance"].id
         self.defer(
             trigger=SignoffTrigger(run_id, self.role, ti_id, ledger_url(), self.poke_interval),
             method_name="execute_complete",
