@@ -19,7 +19,7 @@ demo: env
 	$(PY) scripts/demo.py
 
 lint: env
-	ruff check certification dags plugins tests scripts
+	ruff check certification dags plugins tests scripts benchmarks
 
 typecheck: env
 	mypy

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from certification.errors import InputError
+from certification.errors import InputError, NotApplicable
 from certification.spec import DatasetRef, Spec
 
 
@@ -43,20 +43,31 @@ def read_dataset(ref: DatasetRef, name: str) -> tuple[pd.DataFrame, dict[str, An
         ) from exc
     if frame.empty:
         raise InputError(str(path), "dataset has no rows", field=f"datasets.{name}")
-    info = {"path": str(path), "sha256": file_sha256(path), "rows": len(frame), "columns": len(frame.columns)}
+    info = {
+        "path": str(path),
+        "source": ref.source,
+        "format": ref.resolved_format,
+        "sha256": file_sha256(path),
+        "rows": len(frame),
+        "columns": len(frame.columns),
+        "schema": {str(c): str(t) for c, t in frame.dtypes.items()},
+    }
     return frame, info
 
 
 @dataclass
 class LoadedModel:
-    estimator: Any
+    estimator: Any  # None in score-only mode: only the model's predictions are available
     reference: str
     sha256: str
     registry: tuple[str, str] | None = None  # (name, version) when the model lives in the MLflow registry
 
 
-def load_model(spec: Spec) -> LoadedModel:
+def load_model(spec: Spec, evaluation_info: dict[str, Any]) -> LoadedModel:
     ref = spec.model
+    if ref.predictions is not None:  # the predictions table is the model's only trace: bind to its bytes
+        column = ref.predictions.score_column or ref.predictions.prediction_column
+        return LoadedModel(None, f"predictions:{evaluation_info['path']}#{column}", evaluation_info["sha256"])
     if ref.path is not None:
         path = Path(ref.path)
         if not path.is_file():
@@ -91,7 +102,7 @@ def _require_classifier(estimator: Any, source: str) -> None:
 class RunContext:
     spec: Spec
     model: LoadedModel
-    train: pd.DataFrame
+    train: pd.DataFrame | None  # absent only in score-only mode
     evaluation: pd.DataFrame
     datasets: dict[str, dict[str, Any]]
     artifact_dir: Path
@@ -99,23 +110,44 @@ class RunContext:
 
     @classmethod
     def open(cls, spec: Spec, artifact_dir: Path) -> RunContext:
-        train, train_info = read_dataset(spec.datasets.train, "train")
         evaluation, eval_info = read_dataset(spec.datasets.evaluation, "evaluation")
-        ctx = cls(
-            spec,
-            load_model(spec),
-            train,
-            evaluation,
-            {"train": train_info, "evaluation": eval_info},
-            artifact_dir,
-        )
+        datasets = {"evaluation": eval_info}
+        train = None
+        if spec.datasets.train is not None:
+            train, datasets["train"] = read_dataset(spec.datasets.train, "train")
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        ctx = cls(spec, load_model(spec, eval_info), train, evaluation, datasets, artifact_dir)
         ctx.validate_columns()
         return ctx
 
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return (
+            {"train": self.train, "evaluation": self.evaluation}
+            if self.train is not None
+            else {"evaluation": self.evaluation}
+        )
+
+    def require_model(self, purpose: str) -> Any:
+        if self.model.estimator is None:
+            raise NotApplicable(f"score-only run: {purpose} needs the model itself, not only its predictions")
+        return self.model.estimator
+
+    def require_train(self, purpose: str) -> pd.DataFrame:
+        if self.train is None:
+            raise NotApplicable(f"no training data was supplied: {purpose} compares against it")
+        return self.train
+
     def validate_columns(self) -> None:
+        predictions = self.spec.model.predictions
+        outputs = (
+            [c for c in (predictions.score_column, predictions.prediction_column) if c] if predictions else []
+        )
         needed = {self.spec.label.column, *self.spec.protected_attributes, *self.features}
-        for name, frame in (("train", self.train), ("evaluation", self.evaluation)):
-            missing = sorted(needed - set(frame.columns))
+        for name, frame in self.frames.items():
+            missing = sorted(
+                (needed | (set(outputs) if name == "evaluation" else set())) - set(frame.columns)
+            )
             if missing:
                 raise InputError(
                     self.datasets[name]["path"], f"missing columns {missing}", field=f"datasets.{name}"
@@ -127,6 +159,14 @@ class RunContext:
                 f"needs both classes; positive label is {self.spec.label.positive!r}",
                 field="label.positive",
             )
+        if predictions and predictions.score_column:
+            score = pd.to_numeric(self.evaluation[predictions.score_column], errors="coerce")
+            if not score.between(0.0, 1.0).all():
+                raise InputError(
+                    self.datasets["evaluation"]["path"],
+                    f"column {predictions.score_column!r} must hold probabilities in [0, 1] with no gaps",
+                    field="model.predictions.score_column",
+                )
 
     @cached_property
     def features(self) -> list[str]:
@@ -135,14 +175,15 @@ class RunContext:
             return [str(n) for n in names]
         if self.spec.model.features:
             return list(self.spec.model.features)
+        if self.spec.score_only:
+            return []  # unknown: a vendor table does not say which of its columns the model used
         return [c for c in self.evaluation.columns if c != self.spec.label.column]
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray:
         return (frame[self.spec.label.column] == self.spec.label.positive).to_numpy(dtype=int)
 
-    @cached_property
-    def positive_index(self) -> int:
-        classes = list(getattr(self.model.estimator, "classes_", [0, 1]))
+    def positive_index(self, estimator: Any) -> int:
+        classes = list(getattr(estimator, "classes_", [0, 1]))
         if self.spec.label.positive in classes:
             return classes.index(self.spec.label.positive)
         if len(classes) == 2 and {bool(c) for c in classes} == {False, True} and set(classes) <= {0, 1}:
@@ -153,22 +194,44 @@ class RunContext:
             field="label.positive",
         )
 
-    def scores(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model.estimator.predict_proba(frame[self.features]))[:, self.positive_index]
+    def scores(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
+        """Positive-class probability from the run's model, or from another one (a champion) given here."""
+        estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        columns = getattr(estimator, "feature_names_in_", None)
+        inputs = frame[list(columns)] if columns is not None else frame[self.features]
+        return np.asarray(estimator.predict_proba(inputs))[:, self.positive_index(estimator)]
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        classes = np.asarray(self.model.estimator.classes_)
-        raw = np.asarray(self.model.estimator.predict(frame[self.features]))
-        return (raw == classes[self.positive_index]).astype(int)
+    def predict(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
+        estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        columns = getattr(estimator, "feature_names_in_", None)
+        inputs = frame[list(columns)] if columns is not None else frame[self.features]
+        raw = np.asarray(estimator.predict(inputs))
+        return (raw == np.asarray(estimator.classes_)[self.positive_index(estimator)]).astype(int)
 
     @cached_property
     def y_eval(self) -> np.ndarray:
         return self.labels(self.evaluation)
 
     @cached_property
-    def score_eval(self) -> np.ndarray:
-        return self.scores(self.evaluation)
+    def score_eval(self) -> np.ndarray | None:
+        """None only in score-only mode without a score column; metrics that need scores then fail closed."""
+        predictions = self.spec.model.predictions
+        if predictions is None:
+            return self.scores(self.evaluation)
+        if predictions.score_column is None:
+            return None
+        return pd.to_numeric(self.evaluation[predictions.score_column]).to_numpy(dtype=float)
 
     @cached_property
     def pred_eval(self) -> np.ndarray:
-        return self.predict(self.evaluation)
+        predictions = self.spec.model.predictions
+        if predictions is None:
+            return self.predict(self.evaluation)
+        if predictions.prediction_column is not None:
+            positive = predictions.predicted_positive or [self.spec.label.positive]
+            return self.evaluation[predictions.prediction_column].isin(positive).to_numpy(dtype=int)
+        assert self.score_eval is not None
+        return (self.score_eval >= predictions.threshold).astype(int)
+
+    def evidence_path(self, name: str) -> Path:
+        return self.artifact_dir / name

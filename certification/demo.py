@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from certification.config import Settings
-from certification.datasets import load_adult
+from certification.datasets import load_adult, load_compas
 
 MODEL_NAME = "adult-income-classifier"
 PROTECTED = ("sex", "race")
@@ -66,4 +66,30 @@ def prepare(settings: Settings, folder: Path | None = None) -> Path:
     )
     spec = folder / "adult.yaml"
     shutil.copyfile(str(files("certification") / "specs" / "adult.yaml"), spec)
+    return spec
+
+
+COMPAS_COLUMNS = [
+    "id",
+    "sex",
+    "age",
+    "race",
+    "juv_fel_count",
+    "juv_misd_count",
+    "juv_other_count",
+    "priors_count",
+    "c_charge_degree",
+    "decile_score",
+    "score_text",
+    "two_year_recid",
+]
+
+
+def write_compas_predictions(folder: Path) -> Path:
+    """The score-only demo: ProPublica's COMPAS table as a vendor predictions file, plus its spec."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = load_compas()[COMPAS_COLUMNS]
+    table.assign(risk_score=table["decile_score"] / 10).to_csv(folder / "compas_predictions.csv", index=False)
+    spec = folder / "compas.yaml"
+    shutil.copyfile(str(files("certification") / "specs" / "compas.yaml"), spec)
     return spec

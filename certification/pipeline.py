@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from certification import report, tracking
-from certification.checks import BLOCKING, REGISTRY, STAGES, CheckResult, Status
+from certification.checks import REGISTRY, STAGES, CheckResult, Status
+from certification.checks.base import blocks
 from certification.config import Settings, settings
 from certification.context import RunContext
 from certification.errors import CertificationError, LedgerError, SignoffRefused
@@ -118,10 +119,13 @@ class Pipeline:
             return run_id, None
         spec_file = self.settings.run_dir(run_id) / "spec.json"
         spec_file.write_text(json.dumps(row["spec_json"], indent=2))
+        datasets_file = self.settings.run_dir(run_id) / "datasets.json"
+        datasets_file.write_text(json.dumps(ctx.datasets, indent=2))
+        tracking.log_datasets(self.settings, mlflow_run_id, ctx.datasets)
         tracking.log_artifacts(
             self.settings,
             mlflow_run_id,
-            [spec_file],
+            [spec_file, datasets_file],
             "inputs",
             {
                 "certification.spec_sha256": str(row["spec_sha256"]),
@@ -213,8 +217,11 @@ class Pipeline:
         results = {r.check_id: r for r in self.results(run_id)}
         expected = [item.check_id for stage in STAGES for item in REGISTRY[stage]]
         reasons = [f"{cid}: produced no result" for cid in expected if cid not in results]
+        spec = Spec.model_validate(run["spec_json"])
         reasons += [
-            f"{r.check_id}: {r.status.value}: {r.message}" for r in results.values() if r.status in BLOCKING
+            f"{r.check_id}: {r.status.value}: {r.message}"
+            for r in results.values()
+            if blocks(r, spec.checks.not_applicable_blocks)
         ]
         verdict = "failed" if reasons else "passed"
         row = {
@@ -229,7 +236,6 @@ class Pipeline:
             with self.ledger.write() as writer:
                 writer.insert("decisions", row)
                 if verdict == "passed":
-                    spec = Spec.model_validate(run["spec_json"])
                     deadline = datetime.now(UTC) + timedelta(hours=spec.approvals.deadline_hours)
                     writer.event(
                         run_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -14,8 +15,45 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from certification.checks import CheckResult
 from certification.jsonutil import canonical_json, iso
 
+SUMMARY_SKIPS = {
+    "groups",
+    "traceback",
+    "dtypes",
+    "per_column",
+    "per_feature",
+    "schema",
+    "bins",
+    "slices",
+    "ranking",
+}
 DOCUMENTS = ("certificate.json", "certificate.html", "report.html")
 _env = Environment(loader=PackageLoader("certification", "templates"), autoescape=select_autoescape())
+
+
+def _data_uri(path: str) -> str | None:
+    """Embed a PNG so the report stays one self-contained file wherever it is copied (MLflow, bundles)."""
+    file = Path(path)
+    if file.suffix != ".png" or not file.is_file():
+        return None
+    return "data:image/png;base64," + base64.b64encode(file.read_bytes()).decode()
+
+
+def _scalar_keys(measured: dict[str, Any]) -> list[str]:
+    """Measures small enough for the summary table; the rest go into a collapsible detail block."""
+
+    def small(v: Any) -> bool:
+        if isinstance(v, dict):
+            return len(v) <= 6 and all(not isinstance(x, dict | list) for x in v.values())
+        if isinstance(v, list):
+            return len(v) <= 12 and all(not isinstance(x, dict | list) for x in v)
+        return True
+
+    return [k for k, v in measured.items() if small(v)]
+
+
+_env.filters["data_uri"] = _data_uri
+_env.globals["scalar_keys"] = _scalar_keys
+_env.globals["subset"] = lambda mapping, keys: {k: mapping[k] for k in keys}
 
 
 def document_sha256(document: dict[str, Any]) -> str:
@@ -25,7 +63,7 @@ def document_sha256(document: dict[str, Any]) -> str:
 def _summary(value: Any) -> Any:
     """Keep certificates readable: scalars and small mappings, not group tables or tracebacks."""
     if isinstance(value, dict):
-        return {k: _summary(v) for k, v in value.items() if k not in {"groups", "traceback", "dtypes"}}
+        return {k: _summary(v) for k, v in value.items() if k not in SUMMARY_SKIPS}
     return value
 
 

@@ -20,9 +20,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Predictions(_Strict):
+    """Score-only mode: the evaluation table already holds the model's outputs (a vendor or legacy system)."""
+
+    score_column: str | None = Field(
+        None, description="Probability (or score in [0, 1]) of the positive class"
+    )
+    prediction_column: str | None = Field(None, description="Predicted class or decision")
+    predicted_positive: list[str | int | float | bool] | None = Field(
+        None, description="Values of prediction_column that mean the positive class (default: label.positive)"
+    )
+    threshold: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.5, description="Decision threshold on the score when there is no prediction column"
+    )
+    producer: str = Field("", description="Who produced the predictions, e.g. the vendor and system name")
+
+    @model_validator(mode="after")
+    def _something(self) -> Predictions:
+        if self.score_column is None and self.prediction_column is None:
+            raise ValueError("give 'score_column' and/or 'prediction_column'")
+        return self
+
+
 class ModelRef(_Strict):
     uri: str | None = Field(None, description="MLflow models:/name/version or models:/name@alias")
     path: str | None = Field(None, description="Local scikit-learn/joblib file, pinned by sha256")
+    predictions: Predictions | None = Field(None, description="Certify from a predictions table (score-only)")
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     features: list[str] | None = Field(
         None, description="Model input columns, if the model does not carry them"
@@ -30,8 +53,10 @@ class ModelRef(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelRef:
-        if (self.uri is None) == (self.path is None):
-            raise ValueError("give exactly one of 'uri' (MLflow registry) or 'path' (local file)")
+        if [self.uri, self.path, self.predictions].count(None) != 2:
+            raise ValueError(
+                "give exactly one of 'uri' (MLflow registry), 'path' (local file) or 'predictions' (score-only)"
+            )
         if self.uri is not None and not self.uri.startswith("models:/"):
             raise ValueError("'uri' must look like models:/name/version or models:/name@alias")
         if self.path is not None and self.sha256 is None:
@@ -42,6 +67,7 @@ class ModelRef(_Strict):
 class DatasetRef(_Strict):
     path: str
     format: Literal["csv", "parquet"] | None = None
+    source: str = Field("", description="Where the bytes came from (URI, extract job, vendor delivery)")
 
     @property
     def resolved_format(self) -> str:
@@ -49,26 +75,92 @@ class DatasetRef(_Strict):
 
 
 class Datasets(_Strict):
-    train: DatasetRef
+    train: DatasetRef | None = Field(None, description="Optional only in score-only mode")
     evaluation: DatasetRef
 
 
 class Label(_Strict):
     column: str
     positive: str | int | float | bool
+    values: list[str | int | float | bool] | None = Field(
+        None, description="The declared label set; any other value is an error in the data"
+    )
 
 
 class DataValidationPolicy(_Strict):
     max_missing_fraction: Fraction
     max_duplicate_fraction: Fraction
-    max_overlap_fraction: Fraction
+    max_overlap_fraction: Fraction = Field(description="Evaluation rows also in train, exact or normalised")
+    max_constant_columns: Annotated[int, Field(ge=0)] = 0
+    almost_constant_share: Fraction = Field(0.99, description="A column whose top value covers this share")
+    min_class_count: Annotated[int, Field(ge=1)] = 30
+    min_minority_share: Fraction = 0.01
+    max_single_feature_auc: Fraction = Field(0.95, description="Above this, one feature alone is a leak")
+    identifier_features_allowed: list[str] = []
+    max_drifted_share: Fraction = Field(0.5, description="Train vs evaluation columns drifted (Evidently)")
+    drift_threshold: Annotated[float, Field(gt=0)] = 0.1
+    profile_sample: Annotated[int, Field(ge=1000)] | None = 200_000
     rationale: Rationale
 
 
+class Bound(_Strict):
+    """A threshold on a metric, on its point estimate or on the conservative end of its confidence interval."""
+
+    min: float | None = None
+    max: float | None = None
+    apply_to: Literal["point", "ci_bound"] = "point"
+
+    @model_validator(mode="after")
+    def _one(self) -> Bound:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("give exactly one of 'min' or 'max'")
+        return self
+
+
+MetricName = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"]
+
+
+class LatencyPolicy(_Strict):
+    batch_sizes: list[Annotated[int, Field(ge=1)]] = [1, 100, 10_000]
+    max_p99_ms: dict[int, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="Batch size -> p99 latency bound in milliseconds"
+    )
+    min_throughput_rows_per_s: Annotated[float, Field(ge=0)] = 0
+    max_peak_rss_mb: Annotated[float, Field(gt=0)] | None = None
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    time_budget_seconds: Annotated[float, Field(gt=0)] = 20
+
+
+class ChampionPolicy(_Strict):
+    metric: Literal["accuracy", "roc_auc", "f1", "brier", "log_loss"] = "accuracy"
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    require_not_significantly_worse: bool = True
+
+
+class Training(_Strict):
+    """A recipe the pipeline can refit: clone the (scikit-learn) model and fit it on the training data."""
+
+    method: Literal["sklearn-clone"] = "sklearn-clone"
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+
+
 class EvaluationPolicy(_Strict):
-    min_accuracy: Fraction
-    min_roc_auc: Fraction
-    min_f1: Fraction
+    thresholds: dict[MetricName, Bound]
+    confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    calibration_bins: Annotated[int, Field(ge=2, le=100)] = 10
+    slices: dict[str, str] = Field(
+        default_factory=dict, description="Slice name -> pandas query on evaluation"
+    )
+    slice_metric: Literal["accuracy", "roc_auc", "f1", "recall", "precision"] = "accuracy"
+    min_slice_rows: Annotated[int, Field(ge=1)] = 30
+    max_slice_gap: Fraction = Field(0.10, description="Worst slice may trail the whole set by at most this")
+    max_ood_gap: Fraction = Field(
+        0.10, description="Rows outside the training range may trail by at most this"
+    )
+    latency: LatencyPolicy | None = None
+    champion: ChampionPolicy = ChampionPolicy()
+    seed: int = 0
     rationale: Rationale
 
 
@@ -98,6 +190,10 @@ class Checks(_Strict):
     robustness: RobustnessPolicy
     fairness: FairnessPolicy
     compliance: CompliancePolicy
+    not_applicable_blocks: list[str] = Field(
+        default_factory=list,
+        description="Check ids or stages for which 'not applicable' blocks certification",
+    )
 
 
 class Approvals(_Strict):
@@ -123,8 +219,13 @@ class Spec(_Strict):
     protected_inputs_allowed: dict[str, Rationale] = Field(
         default_factory=dict, description="Protected attribute -> justification for using it as a model input"
     )
+    training: Training | None = Field(None, description="How to refit the model, enabling cross-validation")
     checks: Checks
     approvals: Approvals
+
+    @property
+    def score_only(self) -> bool:
+        return self.model.predictions is not None
 
     def digest(self) -> str:
         """SHA-256 of the effective policy (overrides and resolved paths included) that a run is bound to."""
@@ -137,6 +238,12 @@ class Spec(_Strict):
         unknown = set(self.protected_inputs_allowed) - set(self.protected_attributes)
         if unknown:
             raise ValueError(f"protected_inputs_allowed names non-protected columns: {sorted(unknown)}")
+        if self.datasets.train is None and not self.score_only:
+            raise ValueError("datasets.train is required unless the model is given as 'predictions'")
+        if self.training is not None and self.score_only:
+            raise ValueError("a training recipe needs a model; score-only specs cannot have one")
+        if self.label.values is not None and self.label.positive not in self.label.values:
+            raise ValueError("label.positive must be one of label.values")
         return self
 
 
@@ -163,9 +270,10 @@ def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], source: str
             if not isinstance(node, dict):
                 raise SpecError(source, "must be a mapping", field=".".join(parents))
         if key == "model_uri":
-            node.pop("path", None), node.pop("sha256", None)
+            for other in ("path", "sha256", "predictions"):
+                node.pop(other, None)
         elif key == "model_path":
-            node.pop("uri", None)
+            node.pop("uri", None), node.pop("predictions", None)
         node[leaf] = value
 
 
@@ -174,8 +282,9 @@ def _resolve_paths(spec: Spec, base: Path) -> Spec:
         return str((base / p).resolve()) if not Path(p).is_absolute() else p
 
     data = spec.model_dump()
-    for name in ("train", "evaluation"):
-        data["datasets"][name]["path"] = absolute(data["datasets"][name]["path"])
+    for ref in data["datasets"].values():
+        if ref is not None:
+            ref["path"] = absolute(ref["path"])
     if data["model"]["path"]:
         data["model"]["path"] = absolute(data["model"]["path"])
     return Spec.model_validate(data)

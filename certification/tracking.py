@@ -87,6 +87,42 @@ def log_stage(
         mlflow_client.log_artifact(mlflow_run_id, str(report), artifact_path="results")
 
 
+def log_datasets(settings: Settings, mlflow_run_id: str, datasets: dict[str, dict[str, Any]]) -> None:
+    """Record each dataset as an MLflow run input: source URI, content digest and schema snapshot."""
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.types import ColSpec, Schema
+
+    kinds = {"i": "long", "u": "long", "f": "double", "b": "boolean"}
+    inputs = []
+    for name, info in datasets.items():
+        url = info["source"].split()[0] if info["source"] else ""
+        source = (
+            HTTPDatasetSource(url) if url.startswith("http") else LocalArtifactDatasetSource(info["path"])
+        )
+        schema = Schema(
+            [
+                ColSpec(kinds.get(_dtype_kind(dtype), "string"), column)
+                for column, dtype in info["schema"].items()
+            ]
+        )
+        dataset = MetaDataset(source, name=name, digest=info["sha256"][:32], schema=schema)  # type: ignore[abstract]
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", name)]))
+    with _mlflow_errors("record the datasets"):
+        client(settings).log_inputs(mlflow_run_id, datasets=inputs)
+
+
+def _dtype_kind(dtype: str) -> str:
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).kind
+    except TypeError:
+        return "O"  # pandas extension types (string, category) are logged as strings
+
+
 def log_artifacts(
     settings: Settings, mlflow_run_id: str, paths: list[Path], folder: str, tags: dict[str, str] | None = None
 ) -> None:
@@ -148,7 +184,7 @@ def promote(settings: Settings, name: str, version: str, tags: dict[str, str]) -
         mlflow_client.set_registered_model_alias(name, CERTIFIED_ALIAS, version)
 
 
-def certified_version(settings: Settings, name: str) -> str | None:
+def certified_version(settings: Settings | None, name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:

@@ -16,9 +16,11 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from certification.context import file_sha256
+from certification.checks import REGISTRY, CheckResult
+from certification.context import RunContext, file_sha256
 from certification.datasets import load_adult
 from certification.demo import PROTECTED, adult_model
+from certification.spec import load_spec
 
 PG_ADMIN_URL = os.environ.get(
     "CERTIFICATION_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -46,11 +48,15 @@ def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
     """The embedded demo spec pointed at local files, with a small attack budget to keep tests quick."""
     spec = yaml.safe_load(SPEC_TEMPLATE.read_text())
     spec["model"] = {"path": str(files["model"]), "sha256": file_sha256(files["model"])}
-    spec["datasets"] = {
-        "train": {"path": str(files["train"])},
-        "evaluation": {"path": str(files["evaluation"])},
-    }
+    for name in ("train", "evaluation"):
+        spec["datasets"][name]["path"] = str(files[name])
     spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
+    spec["checks"]["data_validation"].update(profile_sample=10_000)
+    evaluation = spec["checks"]["evaluation"]
+    evaluation.update(bootstrap_resamples=200)
+    # Latency is measured for real but judged loosely: test machines run other work at the same time.
+    evaluation["latency"].update(time_budget_seconds=2, max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
+    spec["training"]["folds"] = 2
     return spec
 
 
@@ -121,3 +127,24 @@ def _drop(base: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def adult_ctx(adult_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> RunContext:
+    """An opened run context on the Adult files, profiling every row, with a CV recipe."""
+    spec = spec_dict(adult_files)
+    spec["checks"]["data_validation"]["profile_sample"] = None
+    path = tmp_path_factory.mktemp("spec") / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return RunContext.open(load_spec(path), tmp_path_factory.mktemp("artifacts"))
+
+
+def run_check(ctx: RunContext, check_id: str) -> CheckResult:
+    found = next(c for stage in REGISTRY.values() for c in stage if c.check_id == check_id)
+    return found.run(ctx)
+
+
+def with_frames(ctx: RunContext, **changes: Any) -> RunContext:
+    """A copy of a context with other frames or model, keeping cached nothing (predictions are recomputed)."""
+    fields = {"spec": ctx.spec, "model": ctx.model, "train": ctx.train, "evaluation": ctx.evaluation}
+    return RunContext(**{**fields, **changes}, datasets=ctx.datasets, artifact_dir=ctx.artifact_dir)

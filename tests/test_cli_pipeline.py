@@ -28,14 +28,22 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys) -
     code, status = certify(capsys, "run", str(write_spec()), "--submitted-by", "dana")
     assert code == OK and status["status"] == "awaiting_signoff", status.get("gate")
     run_id = status["run"]["run_id"]
-    assert {r["check_id"] for r in status["results"]} >= {
+    assert {r["check_id"] for r in status["results"]} == {
+        "data.provenance",
         "data.schema",
-        "data.missing_values",
-        "data.duplicates",
-        "data.train_eval_overlap",
-        "evaluation.accuracy",
-        "evaluation.roc_auc",
-        "evaluation.f1",
+        "data.quality",
+        "data.label_sanity",
+        "data.leakage_shared_rows",
+        "data.leakage_single_feature",
+        "data.identifier_features",
+        "data.distribution_shift",
+        "evaluation.performance",
+        "evaluation.calibration",
+        "evaluation.cross_validation",
+        "evaluation.slices",
+        "evaluation.out_of_distribution",
+        "evaluation.latency",
+        "evaluation.champion_challenger",
         "robustness.evasion_hopskipjump",
         "fairness.demographic_parity",
         "fairness.equalized_odds",
@@ -72,10 +80,10 @@ def test_rejection_issues_no_certificate(home: Path, write_spec, capsys) -> None
 
 
 def test_failed_gate_rejects_without_asking_humans(home: Path, write_spec, capsys) -> None:
-    spec = write_spec(lambda s: s["checks"]["evaluation"].update(min_accuracy=0.99))
+    spec = write_spec(lambda s: s["checks"]["evaluation"]["thresholds"].update(accuracy={"min": 0.99}))
     code, status = certify(capsys, "run", str(spec), "--submitted-by", "dana")
     assert code == NOT_CERTIFIED and status["status"] == "rejected"
-    assert any("evaluation.accuracy" in r for r in status["final"]["reasons_json"])
+    assert any("evaluation.performance" in r and "accuracy" in r for r in status["final"]["reasons_json"])
     assert _signoff(capsys, "approve", status["run"]["run_id"], "risk", "alice")[0] == NOT_CERTIFIED
 
 
@@ -123,7 +131,11 @@ def test_model_hash_mismatch_is_refused(home: Path, write_spec, capsys) -> None:
 
 
 def test_audit_verify_detects_tampering(home: Path, write_spec, capsys) -> None:
-    certify(capsys, "run", str(write_spec(lambda s: s["checks"]["evaluation"].update(min_f1=0.99))))
+    certify(
+        capsys,
+        "run",
+        str(write_spec(lambda s: s["checks"]["evaluation"]["thresholds"].update(f1={"min": 0.99}))),
+    )
     assert main(["audit", "verify"]) == OK
     ledger = Pipeline().ledger
     with ledger.engine.begin() as conn:

@@ -10,57 +10,125 @@ from certification import report
 from certification.checks import CheckResult, Status
 
 SHA = {name: (name * 64)[:64] for name in ("a", "b", "c", "d")}
-GROUPS = {"sex": {"Female": {"count": 5421.0, "selection_rate": 0.0712, "tpr": 0.5512, "fpr": 0.0121},
-                  "Male": {"count": 10860.0, "selection_rate": 0.2503, "tpr": 0.6391, "fpr": 0.0854}}}
+GROUPS = {
+    "sex": {
+        "Female": {"count": 5421.0, "selection_rate": 0.0712, "tpr": 0.5512, "fpr": 0.0121},
+        "Male": {"count": 10860.0, "selection_rate": 0.2503, "tpr": 0.6391, "fpr": 0.0854},
+    }
+}
 
 
 def _results() -> list[CheckResult]:
     rationale = "Must beat the majority-class baseline by a clear margin."
     return [
-        CheckResult("data.schema", "data_validation", Status.PASS, {"columns": 15, "dtypes": {"age": "int64"},
-                    "mismatched_dtypes": {}}, {"mismatched_dtypes": 0}, rationale, "15 columns agree"),
-        CheckResult("evaluation.accuracy", "evaluation", Status.PASS, {"accuracy": 0.85123456, "rows": 16281},
-                    {"min_accuracy": 0.84}, rationale, "within thresholds", ["mlflow:metrics/accuracy"],
-                    ["EU-AI-Act:Art15"]),
-        CheckResult("fairness.demographic_parity", "fairness", Status.PASS,
-                    {"max_demographic_parity_difference": 0.1791, "worst_attribute": "sex",
-                     "by_attribute": {"sex": 0.1791}, "groups": GROUPS},
-                    {"max_max_demographic_parity_difference": 0.2}, rationale, "within thresholds",
-                    requirements=["EU-AI-Act:Art10(2f)"]),
-        CheckResult("compliance.protected_inputs", "compliance", Status.WARN,
-                    {"protected_inputs": ["age"], "unjustified": []}, {"max_unjustified_protected_inputs": 0},
-                    rationale, "justified protected inputs: ['age'] <script>"),
+        CheckResult(
+            "data.schema",
+            "data_validation",
+            Status.PASS,
+            {"columns": 15, "dtypes": {"age": "int64"}, "mismatched_dtypes": {}},
+            {"mismatched_dtypes": 0},
+            rationale,
+            "15 columns agree",
+        ),
+        CheckResult(
+            "evaluation.accuracy",
+            "evaluation",
+            Status.PASS,
+            {"accuracy": 0.85123456, "rows": 16281},
+            {"min_accuracy": 0.84},
+            rationale,
+            "within thresholds",
+            ["mlflow:metrics/accuracy"],
+            ["EU-AI-Act:Art15"],
+        ),
+        CheckResult(
+            "fairness.demographic_parity",
+            "fairness",
+            Status.PASS,
+            {
+                "max_demographic_parity_difference": 0.1791,
+                "worst_attribute": "sex",
+                "by_attribute": {"sex": 0.1791},
+                "groups": GROUPS,
+            },
+            {"max_max_demographic_parity_difference": 0.2},
+            rationale,
+            "within thresholds",
+            requirements=["EU-AI-Act:Art10(2f)"],
+        ),
+        CheckResult(
+            "compliance.protected_inputs",
+            "compliance",
+            Status.WARN,
+            {"protected_inputs": ["age"], "unjustified": []},
+            {"max_unjustified_protected_inputs": 0},
+            rationale,
+            "justified protected inputs: ['age'] <script>",
+        ),
     ]
 
 
 def _run(**changes: Any) -> dict[str, Any]:
-    run = {"run_id": "run-20250101-abc123", "created_at": "2025-01-01T09:00:00.000000Z", "origin": "cli",
-           "submitted_by": "dana.dev", "spec_source": "specs/adult.yaml",
-           "use_case": "adult-income-prescreening", "risk_tier": "high", "spec_sha256": SHA["c"],
-           "model_reference": "models:/adult@candidate",
-           "model_sha256": SHA["a"], "required_roles_json": ["risk", "compliance"], "mlflow_run_id": "f00d",
-           "datasets_json": {"train": {"path": "train.csv", "sha256": SHA["b"], "rows": 32561, "columns": 15},
-                             "evaluation": {"path": "evaluation.csv", "sha256": SHA["d"], "rows": 16281,
-                                            "columns": 15}}}
+    run = {
+        "run_id": "run-20250101-abc123",
+        "created_at": "2025-01-01T09:00:00.000000Z",
+        "origin": "cli",
+        "submitted_by": "dana.dev",
+        "spec_source": "specs/adult.yaml",
+        "use_case": "adult-income-prescreening",
+        "risk_tier": "high",
+        "spec_sha256": SHA["c"],
+        "model_reference": "models:/adult@candidate",
+        "model_sha256": SHA["a"],
+        "required_roles_json": ["risk", "compliance"],
+        "mlflow_run_id": "f00d",
+        "datasets_json": {
+            "train": {"path": "train.csv", "sha256": SHA["b"], "rows": 32561, "columns": 15},
+            "evaluation": {"path": "evaluation.csv", "sha256": SHA["d"], "rows": 16281, "columns": 15},
+        },
+    }
     return {**run, **changes}
 
 
 def _certified_status() -> dict[str, Any]:
-    signoffs = [{"run_id": "run-20250101-abc123", "role": role, "approver": name, "decision": "approve",
-                 "comment": "reviewed", "channel": "cli", "signed_at": "2025-01-02T10:00:00.000000Z"}
-                for role, name in (("risk", "Rita Risk"), ("compliance", "Carl Compliance"))]
+    signoffs = [
+        {
+            "run_id": "run-20250101-abc123",
+            "role": role,
+            "approver": name,
+            "decision": "approve",
+            "comment": "reviewed",
+            "channel": "cli",
+            "signed_at": "2025-01-02T10:00:00.000000Z",
+        }
+        for role, name in (("risk", "Rita Risk"), ("compliance", "Carl Compliance"))
+    ]
     results = _results()
     document = report.certificate_document(_run(), results, signoffs, validity_days=365)
     decided = "2025-01-02T10:00:00.000000Z"
-    state = {"required": ["risk", "compliance"], "rejected": {}, "deadline": None, "expired": False,
-             "approved": {"risk": "Rita Risk", "compliance": "Carl Compliance"}}
-    return {"run": _run(), "status": "certified",
-            "gate": {"verdict": "passed", "reasons_json": ["no blocking result"], "decided_at": decided},
-            "final": {"verdict": "certified", "reasons_json": ["all roles approved"], "decided_at": decided},
-            "results": [r.to_dict() for r in results], "signoffs": signoffs, "signoff_state": state,
-            "certificate": {"certificate_id": document["certificate_id"], "issued_at": document["issued_at"],
-                            "expires_at": document["expires_at"], "sha256": report.document_sha256(document),
-                            "document_json": document}}
+    state = {
+        "required": ["risk", "compliance"],
+        "rejected": {},
+        "deadline": None,
+        "expired": False,
+        "approved": {"risk": "Rita Risk", "compliance": "Carl Compliance"},
+    }
+    return {
+        "run": _run(),
+        "status": "certified",
+        "gate": {"verdict": "passed", "reasons_json": ["no blocking result"], "decided_at": decided},
+        "final": {"verdict": "certified", "reasons_json": ["all roles approved"], "decided_at": decided},
+        "results": [r.to_dict() for r in results],
+        "signoffs": signoffs,
+        "signoff_state": state,
+        "certificate": {
+            "certificate_id": document["certificate_id"],
+            "issued_at": document["issued_at"],
+            "expires_at": document["expires_at"],
+            "sha256": report.document_sha256(document),
+            "document_json": document,
+        },
+    }
 
 
 def _text(path: Path) -> str:
@@ -88,14 +156,33 @@ def test_certified_run_renders_report_and_certificate(tmp_path: Path) -> None:
 
 
 def test_error_run_renders_without_gate_or_run_fields(tmp_path: Path) -> None:
-    run = _run(use_case=None, risk_tier=None, spec_sha256=None, model_reference=None, model_sha256=None,
-               datasets_json=None, required_roles_json=None, mlflow_run_id=None)
-    crash = CheckResult("data.schema", "data_validation", Status.ERROR,
-                        {"traceback": "Traceback (most recent call last):\nKeyError: 'income'"},
-                        message="KeyError: 'income'")
-    status = {"run": run, "status": "error", "gate": None,
-              "final": {"verdict": "error", "reasons_json": ["dataset file not found"], "decided_at": None},
-              "results": [crash.to_dict()], "signoffs": [], "signoff_state": None, "certificate": None}
+    run = _run(
+        use_case=None,
+        risk_tier=None,
+        spec_sha256=None,
+        model_reference=None,
+        model_sha256=None,
+        datasets_json=None,
+        required_roles_json=None,
+        mlflow_run_id=None,
+    )
+    crash = CheckResult(
+        "data.schema",
+        "data_validation",
+        Status.ERROR,
+        {"traceback": "Traceback (most recent call last):\nKeyError: 'income'"},
+        message="KeyError: 'income'",
+    )
+    status = {
+        "run": run,
+        "status": "error",
+        "gate": None,
+        "final": {"verdict": "error", "reasons_json": ["dataset file not found"], "decided_at": None},
+        "results": [crash.to_dict()],
+        "signoffs": [],
+        "signoff_state": None,
+        "certificate": None,
+    }
     paths = report.write_documents(tmp_path, status)
     assert [p.name for p in paths] == ["report.html"] and not (tmp_path / "certificate.html").exists()
     page = _text(paths[0])

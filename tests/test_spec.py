@@ -30,8 +30,8 @@ def test_overrides_replace_model_and_data(write_spec, adult_files) -> None:
     ("change", "field", "fragment"),
     [
         (
-            lambda s: s["checks"]["evaluation"].pop("min_accuracy"),
-            "checks.evaluation.min_accuracy",
+            lambda s: s["checks"]["evaluation"].pop("thresholds"),
+            "checks.evaluation.thresholds",
             "required",
         ),
         (
@@ -40,7 +40,17 @@ def test_overrides_replace_model_and_data(write_spec, adult_files) -> None:
             "number",
         ),
         (lambda s: s.update(colour="blue"), "colour", "Extra inputs"),
-        (lambda s: s["checks"]["evaluation"].update(min_f1=1.5), "checks.evaluation.min_f1", "less than"),
+        (
+            lambda s: s["checks"]["evaluation"]["thresholds"].update(f1={"min": 0.6, "max": 0.9}),
+            "checks.evaluation.thresholds.f1",
+            "exactly one",
+        ),
+        (
+            lambda s: s["checks"]["evaluation"]["thresholds"].update(auc={"min": 0.6}),
+            "checks.evaluation.thresholds.auc.[key]",
+            "Input should be",
+        ),
+        (lambda s: s["model"].update(predictions={"score_column": "p"}), "model", "exactly one"),
         (lambda s: s["model"].pop("sha256"), "model", "sha256"),
         (
             lambda s: s["checks"]["robustness"].update(rationale="x"),

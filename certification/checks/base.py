@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from certification.errors import NotApplicable
+
 if TYPE_CHECKING:
     from certification.context import RunContext
 
@@ -55,6 +57,13 @@ class Outcome:
     evidence: list[str] = field(default_factory=list)
 
 
+def blocks(result: CheckResult, not_applicable_blocks: list[str] | tuple[str, ...] = ()) -> bool:
+    """Whether a result stops certification; 'not applicable' does so only where the spec says it must."""
+    if result.status is Status.NOT_APPLICABLE:
+        return bool({result.check_id, result.stage} & set(not_applicable_blocks))
+    return result.status in BLOCKING
+
+
 def compare(measured: dict[str, Any], limits: dict[str, tuple[str, float]]) -> Outcome:
     """Pass when every measured value respects its limit: limits map a measure to ('min'|'max', bound)."""
     parts, breached = [], False
@@ -83,6 +92,8 @@ class Check:
         rationale = getattr(ctx.spec.checks, self.stage).rationale
         try:
             outcome = self.body(ctx)
+        except NotApplicable as reason:
+            outcome = Outcome(Status.NOT_APPLICABLE, message=str(reason))
         except Exception as exc:  # noqa: BLE001 - any failure inside a check blocks certification
             outcome = Outcome(
                 Status.ERROR,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from certification.checks.base import Outcome, Status, check
 from certification.context import RunContext
+from certification.errors import NotApplicable
 
 
 @check("compliance.protected_inputs", "compliance", ("EU-AI-Act:Art10(5)", "ISO-42001:A.7.4", "GDPR:Art9"))
 def protected_inputs(ctx: RunContext) -> Outcome:
+    if not ctx.features:
+        raise NotApplicable("the predictions table does not say which inputs the model used (model.features)")
     used = sorted(set(ctx.spec.protected_attributes) & set(ctx.features))
     unjustified = [a for a in used if a not in ctx.spec.protected_inputs_allowed]
     measured = {

@@ -23,9 +23,11 @@ ROBUSTNESS = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.7", "ISO-42001:A.6.2.4")
 
 @check("robustness.evasion_hopskipjump", "robustness", ROBUSTNESS)
 def evasion(ctx: RunContext) -> Outcome:
+    ctx.require_model("an evasion attack")
     policy = ctx.spec.checks.robustness
+    train_frame = ctx.require_train("an evasion attack (it bounds perturbations by the training ranges)")
     frozen = set(policy.immutable_features) | set(ctx.spec.protected_attributes)
-    mutable = [c for c in ctx.features if is_numeric_dtype(ctx.train[c]) and c not in frozen]
+    mutable = [c for c in ctx.features if is_numeric_dtype(train_frame[c]) and c not in frozen]
     if not mutable:
         return Outcome(Status.NOT_APPLICABLE, message="the model has no mutable numeric input to perturb")
 
@@ -35,7 +37,7 @@ def evasion(ctx: RunContext) -> Outcome:
     base = ctx.evaluation.iloc[rows][ctx.features].reset_index(drop=True)
     original = ctx.pred_eval[rows]
 
-    train = ctx.train[mutable].astype(float)
+    train = train_frame[mutable].astype(float)
     mean, std = train.mean(), train.std().replace(0.0, 1.0).fillna(1.0)
     lower, upper = train.min(), train.max()
 
@@ -44,8 +46,8 @@ def evasion(ctx: RunContext) -> Outcome:
         values = pd.DataFrame(z[:, :-1] * std.to_numpy() + mean.to_numpy(), columns=mutable)
         for column in mutable:
             values[column] = values[column].clip(lower[column], upper[column])
-            if is_integer_dtype(ctx.train[column]):
-                values[column] = np.rint(values[column]).astype(ctx.train[column].dtype)
+            if is_integer_dtype(train_frame[column]):
+                values[column] = np.rint(values[column]).astype(train_frame[column].dtype)
             frame[column] = values[column].to_numpy()
         return frame
 

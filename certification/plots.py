@@ -1,0 +1,65 @@
+"""Evidence plots as PNG files (matplotlib, headless): reliability diagrams and estimates with intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def _figure(path: Path, height: float) -> Iterator[Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on workers
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, height), dpi=110)
+    try:
+        yield ax
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+def reliability_diagram(table: Sequence[dict[str, float]], ece: float, path: Path) -> Path:
+    """Observed positive rate against mean predicted score per bin; bubble area shows how many rows."""
+    with _figure(path, 4.8) as ax:
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#888", label="perfect calibration")
+        total = sum(row["count"] for row in table) or 1
+        ax.scatter(
+            [r["mean_score"] for r in table],
+            [r["observed_rate"] for r in table],
+            s=[30 + 900 * r["count"] / total for r in table],
+            color="#1f5f8b",
+            alpha=0.8,
+            label="bins (area ∝ rows)",
+        )
+        ax.plot([r["mean_score"] for r in table], [r["observed_rate"] for r in table], color="#1f5f8b")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed positive rate")
+        ax.set_title(f"Reliability diagram — ECE {ece:.4f}")
+        ax.legend(loc="upper left")
+    return path
+
+
+def interval_chart(
+    rows: Sequence[tuple[str, float, float, float]],
+    path: Path,
+    *,
+    title: str,
+    xlabel: str,
+    reference: float | None = None,
+) -> Path:
+    """One horizontal bar per (label, value, lower, upper), with its confidence interval as an error bar."""
+    with _figure(path, 1.2 + 0.38 * len(rows)) as ax:
+        labels = [r[0] for r in rows][::-1]
+        values = [r[1] for r in rows][::-1]
+        errors = [[max(r[1] - r[2], 0.0) for r in rows][::-1], [max(r[3] - r[1], 0.0) for r in rows][::-1]]
+        ax.barh(labels, values, xerr=errors, color="#9cc3de", edgecolor="#1f5f8b", capsize=3)
+        if reference is not None:
+            ax.axvline(reference, color="#b03a2e", linestyle="--", linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+    return path
