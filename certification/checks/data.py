@@ -60,13 +60,12 @@ def schema(ctx: RunContext) -> Outcome:
 @check("data.quality", "data_validation", DATA_GOVERNANCE)
 def quality(ctx: RunContext) -> Outcome:
     policy = ctx.spec.checks.data_validation
-    columns = list(dict.fromkeys([*_candidate_features(ctx), ctx.spec.label.column]))
     measured: dict[str, Any] = {}
     evidence = []
-    for name, frame in ctx.frames.items():
+    for name, frame in ctx.frames.items():  # whole rows: a duplicate is a record repeated in every column
         html = ctx.evidence_path(f"data_quality_{name}.html")
         profile = profiling.quality_profile(
-            _sample(frame[columns], policy.profile_sample),
+            _sample(frame, policy.profile_sample),
             label=ctx.spec.label.column,
             almost_constant_share=policy.almost_constant_share,
             html_path=html,
@@ -83,7 +82,9 @@ def quality(ctx: RunContext) -> Outcome:
             "per_column": profile["per_column"],
         }
     if ctx.train is not None:
-        measured["unseen_categories"] = profiling.category_sets(ctx.train, ctx.evaluation, columns)
+        measured["unseen_categories"] = profiling.category_sets(
+            ctx.train, ctx.evaluation, _candidate_features(ctx)
+        )
     gated: dict[str, Any] = {}
     limits: dict[str, tuple[str, float]] = {}
     for name in ctx.frames:
