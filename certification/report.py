@@ -15,17 +15,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from certification.checks import CheckResult
 from certification.jsonutil import canonical_json, iso
 
-SUMMARY_SKIPS = {
-    "groups",
-    "traceback",
-    "dtypes",
-    "per_column",
-    "per_feature",
-    "schema",
-    "bins",
-    "slices",
-    "ranking",
-}
+SUMMARY_SKIPS = {"traceback", "dtypes", "schema"}
+# Plots a certificate reader should see; every other plot is in the report.
+CERTIFICATE_FIGURES = ("evaluation.performance", "evaluation.calibration", "fairness.")
 DOCUMENTS = ("certificate.json", "certificate.html", "report.html")
 _env = Environment(loader=PackageLoader("certification", "templates"), autoescape=select_autoescape())
 
@@ -60,11 +52,10 @@ def document_sha256(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
-def _summary(value: Any) -> Any:
-    """Keep certificates readable: scalars and small mappings, not group tables or tracebacks."""
-    if isinstance(value, dict):
-        return {k: _summary(v) for k, v in value.items() if k not in SUMMARY_SKIPS}
-    return value
+def _summary(measured: dict[str, Any]) -> dict[str, Any]:
+    """Keep certificates readable: small values and interval estimates; full detail stays in the ledger and report."""
+    keep = set(_scalar_keys(measured)) - SUMMARY_SKIPS
+    return {k: v for k, v in measured.items() if k in keep or k == "estimates"}
 
 
 def certificate_document(
@@ -116,8 +107,15 @@ def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
     if certificate:
         document = certificate["document_json"]
         (folder / "certificate.json").write_text(json.dumps(document, indent=2, sort_keys=True))
+        figures = [
+            path
+            for result in status["results"]
+            if result["check_id"].startswith(CERTIFICATE_FIGURES)
+            for path in result["evidence"]
+            if path.endswith(".png")
+        ]
         (folder / "certificate.html").write_text(
-            _env.get_template("certificate.html").render(c=document, sha256=certificate["sha256"])
+            _env.get_template("certificate.html").render(c=document, sha256=certificate["sha256"], figures=figures)
         )
         paths += [folder / "certificate.json", folder / "certificate.html"]
     (folder / "report.html").write_text(
