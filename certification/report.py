@@ -115,7 +115,9 @@ def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
             if path.endswith(".png")
         ]
         (folder / "certificate.html").write_text(
-            _env.get_template("certificate.html").render(c=document, sha256=certificate["sha256"], figures=figures)
+            _env.get_template("certificate.html").render(
+                c=document, sha256=certificate["sha256"], figures=figures
+            )
         )
         paths += [folder / "certificate.json", folder / "certificate.html"]
     (folder / "report.html").write_text(
