@@ -228,8 +228,9 @@ def classification_estimates(
     resamples: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    metrics: Sequence[str] | None = None,
 ) -> dict[str, Estimate]:
-    """Point value (scikit-learn) and percentile bootstrap CI of each metric in METRICS.
+    """Point value (scikit-learn) and percentile bootstrap CI of each metric in METRICS (or in `metrics`).
 
     `score` is the probability of class 1; without it only the label metrics are returned. Without `pred`,
     pred = score >= 0.5.
@@ -246,7 +247,7 @@ def classification_estimates(
         raise ValueError("need score or pred")
     if p.shape != y.shape:
         raise ValueError("pred and y_true differ in length")
-    names = METRICS if s is not None else METRICS[:4]
+    names = tuple(n for n in (METRICS if s is not None else METRICS[:4]) if metrics is None or n in metrics)
     points = {name: _point(name, y, s if name in _SCORE_METRICS and s is not None else p) for name in names}
     if s is not None:
         # resampled rows are exchangeable, so applying the counts to score-sorted rows gives the same bootstrap

@@ -21,9 +21,12 @@ VALIDITY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.5", "SR-11-7:ongoing-monit
 OOD_QUANTILES = (0.005, 0.995)
 
 
-def estimates(ctx: RunContext, rows: np.ndarray | None = None) -> dict[str, stats.Estimate]:
+def estimates(
+    ctx: RunContext, rows: np.ndarray | None = None, metrics: tuple[str, ...] | None = None
+) -> dict[str, stats.Estimate]:
     """Metrics with bootstrap intervals on all evaluation rows (cached) or on a subset of them."""
-    if rows is None and "estimates" in ctx.cache:
+    whole = rows is None and metrics is None
+    if whole and "estimates" in ctx.cache:
         return ctx.cache["estimates"]  # type: ignore[no-any-return]
     policy = ctx.spec.checks.evaluation
     pick = slice(None) if rows is None else rows
@@ -34,8 +37,9 @@ def estimates(ctx: RunContext, rows: np.ndarray | None = None) -> dict[str, stat
         resamples=policy.bootstrap_resamples,
         level=policy.confidence_level,
         seed=policy.seed,
+        metrics=metrics,
     )
-    if rows is None:
+    if whole:
         ctx.cache["estimates"] = found
     return found
 
@@ -153,7 +157,7 @@ def _gap_check(
         rows = np.flatnonzero(mask)
         entry: dict[str, Any] = {"rows": int(len(rows))}
         if len(rows) >= policy.min_slice_rows and len(np.unique(ctx.y_eval[rows])) == 2:
-            found = estimates(ctx, rows)[metric]
+            found = estimates(ctx, rows, (metric,))[metric]
             entry.update(found.to_dict(), gap=overall.value - found.value)
         else:
             entry["judged"] = False  # reported, never silently dropped
