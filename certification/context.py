@@ -118,7 +118,22 @@ class RunContext:
         artifact_dir.mkdir(parents=True, exist_ok=True)
         ctx = cls(spec, load_model(spec, eval_info), train, evaluation, datasets, artifact_dir)
         ctx.validate_columns()
+        ctx.validate_scoring()
         return ctx
+
+    def validate_scoring(self) -> None:
+        """Score the evaluation set up front: inputs the model cannot score are bad input, named as such."""
+        try:
+            scores = self.score_eval
+            self.pred_eval  # noqa: B018 - computed for its error, then cached
+        except Exception as exc:
+            raise InputError(
+                self.datasets["evaluation"]["path"],
+                f"the model cannot score it: {type(exc).__name__}: {exc}",
+                field="datasets.evaluation",
+            ) from exc
+        if scores is not None and not np.isfinite(scores).all():
+            raise InputError(self.datasets["evaluation"]["path"], "scores contain NaN or inf", field="model")
 
     @property
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -151,6 +166,14 @@ class RunContext:
             if missing:
                 raise InputError(
                     self.datasets[name]["path"], f"missing columns {missing}", field=f"datasets.{name}"
+                )
+            numeric = frame[sorted(needed)].select_dtypes("number")
+            infinite = sorted(numeric.columns[np.isinf(numeric.to_numpy(dtype=float)).any(axis=0)])
+            if infinite:  # NaN is a missing value the quality check weighs; infinity is corrupt data
+                raise InputError(
+                    self.datasets[name]["path"],
+                    f"infinite values in columns {infinite}",
+                    field=f"datasets.{name}",
                 )
         labels = self.evaluation[self.spec.label.column]
         if not (labels == self.spec.label.positive).any() or (labels == self.spec.label.positive).all():
