@@ -115,6 +115,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return OK if report.ok else NOT_CERTIFIED
 
 
+def cmd_registry_check(args: argparse.Namespace) -> int:
+    from certification.governance import as_dicts, check_aliases
+
+    findings = check_aliases(_pipeline(args).ledger)
+    lines = [f"{f.model} v{f.version} @certified: {f.problem}" for f in findings]
+    _print(
+        {"ok": not findings, "findings": as_dicts(findings)},
+        args.json,
+        lines or ["every certified alias is covered"],
+    )
+    return OK if not findings else NOT_CERTIFIED
+
+
 def cmd_ledger_init(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     pipeline.ledger.init_schema()
@@ -153,6 +166,11 @@ def parser() -> argparse.ArgumentParser:
     audit.add_parser(
         "verify", help="recompute the hash chain and compare every row with its event"
     ).set_defaults(handler=cmd_verify)
+
+    registry = commands.add_parser("registry", help="change control over the MLflow registry")
+    registry.add_subparsers(dest="registry", required=True).add_parser(
+        "check", help="find `certified` aliases without a valid, unexpired, unsuspended certificate"
+    ).set_defaults(handler=cmd_registry_check)
 
     ledger = commands.add_parser("ledger", help="ledger administration").add_subparsers(
         dest="ledger", required=True

@@ -184,6 +184,23 @@ def promote(settings: Settings, name: str, version: str, tags: dict[str, str]) -
         mlflow_client.set_registered_model_alias(name, CERTIFIED_ALIAS, version)
 
 
+def certified_aliases(settings: Settings | None = None) -> list[tuple[str, str, dict[str, str]]]:
+    """(model name, version, version tags) for every registered model that has a `certified` alias."""
+    mlflow_client = client(settings)
+    found, token = [], None
+    with _mlflow_errors("list the registry"):
+        while True:
+            page = mlflow_client.search_registered_models(max_results=500, page_token=token)
+            for model in page:
+                version = (model.aliases or {}).get(CERTIFIED_ALIAS)
+                if version is not None:
+                    tags = mlflow_client.get_model_version(model.name, str(version)).tags
+                    found.append((model.name, str(version), dict(tags)))
+            token = page.token
+            if not token:
+                return found
+
+
 def certified_version(settings: Settings | None, name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 

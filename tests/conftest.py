@@ -148,3 +148,17 @@ def with_frames(ctx: RunContext, **changes: Any) -> RunContext:
     """A copy of a context with other frames or model, keeping cached nothing (predictions are recomputed)."""
     fields = {"spec": ctx.spec, "model": ctx.model, "train": ctx.train, "evaluation": ctx.evaluation}
     return RunContext(**{**fields, **changes}, datasets=ctx.datasets, artifact_dir=ctx.artifact_dir)
+
+
+def register_model(model: Any, name: str) -> str:
+    """Register an estimator as a new version in the current MLflow registry; returns the version."""
+    import mlflow
+    import mlflow.sklearn
+
+    from certification.demo import SKOPS_TRUSTED
+
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, skops_trusted_types=SKOPS_TRUSTED
+        )
+    return str(info.registered_model_version)

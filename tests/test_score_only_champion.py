@@ -16,9 +16,9 @@ from certification.checks import Status
 from certification.cli import NOT_CERTIFIED, main
 from certification.context import RunContext
 from certification.datasets import load_adult
-from certification.demo import PROTECTED, SKOPS_TRUSTED, adult_model, write_compas_predictions
+from certification.demo import PROTECTED, adult_model, write_compas_predictions
 from certification.spec import load_spec
-from tests.conftest import run_check, spec_dict
+from tests.conftest import register_model, run_check, spec_dict
 
 
 def _certify(capsys: pytest.CaptureFixture[str], spec: Path) -> tuple[int, dict]:
@@ -67,17 +67,6 @@ def test_score_only_audit_of_compas_from_a_csv(home: Path, tmp_path: Path, capsy
     )
 
 
-def _register(model, name: str) -> str:  # type: ignore[no-untyped-def]
-    import mlflow
-    import mlflow.sklearn
-
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=name, skops_trusted_types=SKOPS_TRUSTED
-        )
-    return str(info.registered_model_version)
-
-
 def test_champion_challenger_flags_a_significantly_worse_version(
     home: Path, adult_files: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -85,11 +74,11 @@ def test_champion_challenger_flags_a_significantly_worse_version(
 
     train = load_adult("train")
     features = [c for c in train.columns if c not in (*PROTECTED, "income")]
-    champion = _register(adult_model(train, features), "challenged")
-    weaker = _register(
+    champion = register_model(adult_model(train, features), "challenged")
+    weaker = register_model(
         adult_model(train, ["age", "education_num", "hours_per_week", "workclass"]), "challenged"
     )
-    equal = _register(adult_model(train, features), "challenged")
+    equal = register_model(adult_model(train, features), "challenged")
     mlflow.MlflowClient().set_registered_model_alias("challenged", "certified", champion)
 
     def ctx_for(version: str) -> RunContext:

@@ -1,0 +1,71 @@
+"""Change control: every MLflow `certified` alias must point at exactly the bytes a valid certificate covers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from certification import report, tracking
+from certification.jsonutil import utcnow
+from certification.ledger import Ledger
+
+WITHDRAWN = ("certificate_suspended", "certificate_revoked")
+
+
+@dataclass(frozen=True)
+class AliasFinding:
+    model: str
+    version: str
+    certificate_id: str | None
+    problem: str
+
+
+def _withdrawn(ledger: Ledger, certificate_id: str) -> str | None:
+    rows = ledger.query(
+        "SELECT event_type FROM {s}.events WHERE event_type IN ('certificate_suspended', 'certificate_revoked') "
+        "AND payload LIKE :pattern ORDER BY seq DESC",
+        pattern=f'%"{certificate_id}"%',
+    )
+    return rows[0]["event_type"].removeprefix("certificate_") if rows else None
+
+
+def certificate_problem(
+    ledger: Ledger, name: str, version: str, certificate_id: str | None, now: str
+) -> str | None:
+    """Why the certificate tagged on a registry version does not cover it, or None when it does."""
+    if not certificate_id:
+        return "no certificate is recorded for this version (certification.certificate_id tag missing)"
+    rows = ledger.query("SELECT * FROM {s}.certificates WHERE certificate_id = :c", c=certificate_id)
+    if not rows:
+        return f"certificate {certificate_id} is not in the ledger"
+    row = rows[0]
+    document = json.loads(row["document_json"])
+    if report.document_sha256(document) != row["sha256"]:
+        return f"certificate {certificate_id} does not match its recorded SHA-256"
+    if document["model"]["reference"] != f"models:/{name}/{version}":
+        return f"certificate {certificate_id} covers {document['model']['reference']}, not this version"
+    if row["expires_at"] < now:
+        return f"certificate {certificate_id} expired at {row['expires_at']}"
+    withdrawn = _withdrawn(ledger, certificate_id)
+    if withdrawn:
+        return f"certificate {certificate_id} is {withdrawn}"
+    current = tracking.load_registered_model(f"models:/{name}/{version}").sha256
+    if current != document["model"]["sha256"]:
+        return f"model files changed since certification (sha256 {current}, certified {document['model']['sha256']})"
+    return None
+
+
+def check_aliases(ledger: Ledger, now: str | None = None) -> list[AliasFinding]:
+    """Every `certified` alias in the registry whose version lacks a valid, unexpired, unsuspended certificate."""
+    findings = []
+    for name, version, tags in tracking.certified_aliases():
+        certificate_id = tags.get("certification.certificate_id")
+        problem = certificate_problem(ledger, name, version, certificate_id, now or utcnow())
+        if problem:
+            findings.append(AliasFinding(name, version, certificate_id, problem))
+    return findings
+
+
+def as_dicts(findings: list[AliasFinding]) -> list[dict[str, Any]]:
+    return [finding.__dict__ for finding in findings]
