@@ -26,5 +26,9 @@ class SignoffRefused(CertificationError):
     """A sign-off breaks a governance rule (own run, two roles, unknown role, run not awaiting sign-off)."""
 
 
+class NotAuthorised(CertificationError):
+    """The responsibility matrix does not let this person take this action."""
+
+
 class NotApplicable(Exception):  # noqa: N818 - an outcome, not an error
     """A check cannot apply to this run (e.g. it needs the model, and only its predictions were supplied)."""

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certification import report, tracking
+from certification import report, responsibilities, tracking
 from certification.checks import REGISTRY, STAGES, CheckResult, Status
 from certification.checks.base import blocks
 from certification.config import Settings, settings
 from certification.context import RunContext
-from certification.errors import CertificationError, LedgerError, SignoffRefused
+from certification.errors import CertificationError, LedgerError, NotAuthorised, SignoffRefused
 from certification.jsonutil import canonical_json, iso, utcnow
 from certification.ledger import Duplicate, Ledger
 from certification.spec import Spec, load_spec
@@ -90,6 +90,9 @@ class Pipeline:
             "airflow_run": airflow_run,
         }
         try:
+            matrix = responsibilities.load()
+            if matrix and not matrix.may_submit(submitted_by):
+                raise NotAuthorised(f"{submitted_by} may not submit certification runs ({matrix.source})")
             spec = load_spec(spec_path, overrides)
             ctx = RunContext.open(spec, self.settings.run_dir(run_id))
             mlflow_run_id = tracking.start_run(
@@ -277,6 +280,10 @@ class Pipeline:
             refusal = "the run is already decided"
         elif role not in state.required:
             refusal = f"role {role!r} is not required for this run; required: {state.required}"
+        elif (matrix := responsibilities.load()) and not matrix.may_approve(role, approver):
+            refusal = (
+                f"{approver} may not approve for {role} under the responsibility matrix ({matrix.source})"
+            )
         elif approver.strip().lower() == str(run["submitted_by"]).strip().lower():
             refusal = f"{approver} submitted this run and cannot sign it off"
         elif approver in {**state.approved, **state.rejected}.values():

@@ -79,6 +79,9 @@ def environment(home: Path, port: int) -> dict[str, str]:
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "CERTIFICATION_HOME": str(home),
+        "CERTIFICATION_RESPONSIBILITIES": os.environ.get(
+            "CERTIFICATION_RESPONSIBILITIES", str(REPO / "config" / "responsibilities.yaml")
+        ),
         "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -97,7 +100,12 @@ def approve_pending(api: Api, run_id: str, answered: set[str]) -> None:
     for detail in details:
         role = detail["subject"].rsplit(" ", 1)[-1]
         ti = detail["task_instance"]
-        if detail["response_received"] or role in answered or role not in APPROVERS or ti["state"] != "deferred":
+        if (
+            detail["response_received"]
+            or role in answered
+            or role not in APPROVERS
+            or ti["state"] != "deferred"
+        ):
             continue
         # A human reads before answering; answering within the scheduler's executor-event loop of the deferral
         # races Airflow's own bookkeeping (the resumed task is then marked failed).

@@ -51,6 +51,15 @@ class RoleSignoffOperator(HITLOperator):
             raise AirflowSkipException("the automated gate did not pass: no human sign-off is requested")
         self._request(context, certification, run_id)
 
+    def _assigned_users(self) -> Any:
+        """Only the people the responsibility matrix names for this role may answer in the UI/API."""
+        from certification import responsibilities
+
+        matrix = responsibilities.load()
+        if matrix is None or "*" in matrix.approvers(self.role):
+            return self.assigned_users
+        return [{"id": name, "name": name} for name in matrix.approvers(self.role)]
+
     def _request(self, context: Any, certification: Any, run_id: str) -> None:
         ti_id = context["task_instance"].id
         upsert_hitl_detail(
@@ -60,7 +69,7 @@ class RoleSignoffOperator(HITLOperator):
             body=self._body(certification.status(run_id)),
             multiple=False,
             params=self.serialized_params,
-            assigned_users=self.assigned_users,
+            assigned_users=self._assigned_users(),
         )
         self.defer(
             trigger=SignoffTrigger(run_id, self.role, ti_id, ledger_url(), self.poke_interval),
