@@ -9,11 +9,13 @@ recomputes the chain and compares every table row with its event, so a change ma
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -221,47 +223,195 @@ class Ledger:
         return self.query("SELECT * FROM {s}.events WHERE run_id = :r ORDER BY seq", r=run_id)
 
     def verify(self) -> VerifyReport:
-        """Recompute the hash chain, then check every ledger row against the event that recorded it."""
+        """Recompute the hash chain, then check every ledger row against the event that recorded it.
+
+        Both passes stream (server-side cursors on PostgreSQL), so memory stays bounded by the largest run, not by
+        the ledger: the chain in seq order, then row events and table rows merged run by run. One snapshot
+        (REPEATABLE READ on PostgreSQL; BEGIN IMMEDIATE on SQLite) keeps concurrent writers from raising alarms.
+        """
         report = VerifyReport()
-        recorded: dict[tuple[str, str], dict[str, Any]] = {}
-        prev, expected_seq = GENESIS, 1
         with self.engine.connect() as conn:
-            result = conn.execute(
-                text(
-                    f"SELECT seq, run_id, event_type, payload, recorded_at, prev_hash, hash "
-                    f"FROM {SCHEMA}.events ORDER BY seq"
-                )
-            )
-            for seq, run_id, event_type, payload, recorded_at, prev_hash, digest in result:
-                report.events += 1
-                problem = None
-                if seq != expected_seq:
-                    problem = f"event {expected_seq} is missing (next is {seq})"
-                elif prev_hash != prev:
-                    problem = f"event {seq}: prev_hash does not match event {seq - 1}"
-                elif event_hash(seq, run_id, event_type, payload, recorded_at, prev_hash) != digest:
-                    problem = f"event {seq}: content does not match its hash"
-                if problem:
-                    report.problems.append(problem)
-                    report.first_broken_seq = report.first_broken_seq or seq
-                prev, expected_seq = digest, seq + 1
-                if event_type == ROW_EVENT:
-                    body = json.loads(payload)
-                    key = (
-                        body["table"],
-                        canonical_json([body["row"].get(k) for k in TABLE_KEYS[body["table"]]]),
-                    )
-                    recorded[key] = body["row"]
-            for table, keys in TABLE_KEYS.items():
-                for row in conn.execute(text(f"SELECT * FROM {SCHEMA}.{table}")):
-                    data = dict(row._mapping)
-                    key = (table, canonical_json([data[k] for k in keys]))
-                    if key not in recorded:
-                        report.problems.append(f"{table} row {key[1]} has no recording event")
-                    elif canonical_json({**dict.fromkeys(data), **recorded.pop(key)}) != canonical_json(data):
-                        report.problems.append(f"{table} row {key[1]} differs from its recording event")
-        report.problems += [f"{table} row {key} was deleted" for table, key in recorded]
+            if self.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.execute(text("SELECT 1"))  # begins the transaction both passes read in
+            self._verify_chain(conn, report)
+            self._verify_rows(conn, report)
         return report
+
+    def _stream(self, conn: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows as plain tuples straight from the driver: a server-side cursor on PostgreSQL, batch by batch."""
+        raw: Any = conn.connection.driver_connection
+        if self.dialect == "postgresql":
+            cursor = raw.cursor(name=f"verify_{next(_cursors)}")
+            cursor.itersize = _BATCH
+        else:
+            cursor = raw.cursor()
+        cursor.execute(sql)
+        try:
+            yield from cursor
+        finally:
+            cursor.close()
+
+    def _verify_chain(self, conn: Connection, report: VerifyReport) -> None:
+        prev, expected_seq = GENESIS, 1
+        rows = self._stream(
+            conn,
+            f"SELECT seq, run_id, event_type, payload, recorded_at, prev_hash, hash FROM {SCHEMA}.events ORDER BY seq",
+        )
+        for seq, run_id, event_type, payload, recorded_at, prev_hash, digest in rows:
+            report.events += 1
+            problem = None
+            if seq != expected_seq:
+                problem = f"event {expected_seq} is missing (next is {seq})"
+            elif prev_hash != prev:
+                problem = f"event {seq}: prev_hash does not match event {seq - 1}"
+            elif _event_digest(seq, run_id, event_type, payload, recorded_at, prev_hash) != digest:
+                problem = f"event {seq}: content does not match its hash"
+            if problem:
+                report.problems.append(problem)
+                report.first_broken_seq = report.first_broken_seq or seq
+            prev, expected_seq = digest, seq + 1
+
+    def _verify_rows(self, conn: Connection, report: VerifyReport) -> None:
+        """Merge the row events and every table by run_id: each group is one run's rows and their events."""
+        # byte order on both sides, so that Python's str order (used to merge) is the database's order
+        order = 'run_id COLLATE "C" NULLS FIRST' if self.dialect == "postgresql" else "run_id"
+        events = self._stream(
+            conn,
+            f"SELECT run_id, seq, payload FROM {SCHEMA}.events WHERE event_type = '{ROW_EVENT}' ORDER BY {order}",
+        )
+        streams = [_grouped(events, itemgetter(0), itemgetter(1, 2))]
+        for table in TABLE_KEYS:
+            columns = list(conn.execute(text(f"SELECT * FROM {SCHEMA}.{table} LIMIT 0")).keys())
+            rows = self._stream(conn, f"SELECT {', '.join(columns)} FROM {SCHEMA}.{table} ORDER BY {order}")
+            streams.append(_grouped(rows, itemgetter(columns.index("run_id")), _as_dict(columns)))
+        for parts in _merge(streams):
+            _compare_run(report, parts[0], dict(zip(TABLE_KEYS, parts[1:], strict=True)))
+
+
+# canonical_json's settings: for str/int/None values (all the ledger stores) it encodes exactly as canonical_json
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_BATCH = 5_000
+_cursors = itertools.count()
+
+
+def _event_digest(
+    seq: Any, run_id: Any, event_type: Any, payload: Any, recorded_at: Any, prev_hash: Any
+) -> str:
+    """event_hash, with the canonical JSON written out directly when every value is of the usual type."""
+    if (
+        type(seq) is int
+        and type(event_type) is str
+        and type(payload) is str
+        and type(recorded_at) is str
+        and type(prev_hash) is str
+        and (run_id is None or type(run_id) is str)
+    ):
+        rid = "null" if run_id is None else _quote(run_id)
+        body = (
+            f'{{"event_type":{_quote(event_type)},"payload":{_quote(payload)},"prev_hash":{_quote(prev_hash)},'
+            f'"recorded_at":{_quote(recorded_at)},"run_id":{rid},"seq":{seq}}}'
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+    return event_hash(seq, run_id, event_type, payload, recorded_at, prev_hash)
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """Sort key matching the database's: NULL first, then (SQLite only) numbers, text, blobs."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, value) if isinstance(value, bytes) else (1, value)
+
+
+def _grouped(
+    rows: Iterable[Any], run_of: Callable[[Any], Any], item: Callable[[Any], Any]
+) -> Iterator[tuple[tuple[int, Any], list[Any]]]:
+    for run_id, group in itertools.groupby(rows, key=run_of):
+        yield _order(run_id), [item(r) for r in group]
+
+
+def _as_dict(columns: list[str]) -> Callable[[Any], dict[str, Any]]:
+    return lambda row: dict(zip(columns, row, strict=True))
+
+
+def _merge(streams: list[Iterator[tuple[tuple[int, Any], list[Any]]]]) -> Iterator[list[list[Any]]]:
+    """Zip streams of (run key, items), each sorted by run key, into one list of items per stream and run."""
+    heads = [next(s, None) for s in streams]
+    while any(heads):
+        low = min(h[0] for h in heads if h)
+        parts: list[list[Any]] = []
+        for i, head in enumerate(heads):
+            if head and head[0] == low:
+                parts.append(head[1])
+                heads[i] = next(streams[i], None)
+            else:
+                parts.append([])
+        yield parts
+
+
+def _key(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    key = (table, *(row.get(k) for k in TABLE_KEYS[table]))
+    try:
+        hash(key)
+    except TypeError:  # a forged event may hold a list where a key belongs
+        return (table, repr(key[1:]))
+    return key
+
+
+def _shown(key: tuple[Any, ...]) -> str:
+    try:
+        return canonical_json(list(key[1:]))
+    except (TypeError, ValueError):  # e.g. a blob written into SQLite behind the ledger's back
+        return repr(list(key[1:]))
+
+
+def _payload(table: str, row: dict[str, Any]) -> str | None:
+    """The payload of the event that recorded `row` when the insert named every column."""
+    try:
+        return _ENCODER.encode({"row": row, "table": table})
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare_run(
+    report: VerifyReport, events: list[tuple[int, str]], rows: dict[str, list[dict[str, Any]]]
+) -> None:
+    """One run's rows against the last event that recorded each (table, key), as the writer paired them."""
+    prepared = [
+        (table, data, _key(table, data), _payload(table, data)) for table in rows for data in rows[table]
+    ]
+    expected = {payload: key for _, _, key, payload in prepared if payload is not None}
+    recorded: dict[tuple[Any, ...], tuple[int, str]] = {}
+    for seq, payload in sorted(events):
+        key = expected.get(payload)  # an identical payload needs no parsing
+        if key is None:
+            try:
+                body = json.loads(payload)
+                key = _key(body["table"], body["row"])
+            except (ValueError, TypeError, KeyError, AttributeError):
+                report.problems.append(f"event {seq}: row payload is not a row of a ledger table")
+                continue
+        recorded[key] = (seq, payload)
+    for table, data, key, encoded in prepared:
+        found = recorded.pop(key, None)
+        if found is None:
+            report.problems.append(f"{table} row {_shown(key)} has no recording event")
+        elif found[1] != encoded and not _same_row(data, found[1]):
+            report.problems.append(f"{table} row {_shown(key)} differs from its recording event {found[0]}")
+    report.problems += [
+        f"{k[0]} row {_shown(k)} was deleted (recorded by event {s})" for k, (s, _) in recorded.items()
+    ]
+
+
+def _same_row(data: dict[str, Any], payload: str) -> bool:
+    """Equal up to columns the insert left out (NULL in the table), compared in canonical form."""
+    try:
+        return canonical_json({**dict.fromkeys(data), **json.loads(payload)["row"]}) == canonical_json(data)
+    except (TypeError, ValueError, KeyError):
+        return False
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DatabaseError
 
 from certification.ledger import Duplicate, Ledger
@@ -148,3 +150,59 @@ def test_concurrent_writers_keep_one_chain(ledger_url: str) -> None:
     report = ledger.verify()
     assert report.ok, report.problems
     assert report.events == 60
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (
+            "UPDATE certification_audit.check_results SET status = 'pass' WHERE check_id = 'auc'",
+            'check_results row ["run-1","auc"] differs from its recording event 3',
+        ),
+        (
+            "INSERT INTO certification_audit.decisions VALUES ('run-1', 'final', 'certified', '[]', 'x', 't')",
+            'decisions row ["run-1","final"] has no recording event',
+        ),
+    ],
+)
+def test_superuser_with_triggers_disabled_is_named(postgres_url: str, tamper: str, expected: str) -> None:
+    """ALTER TABLE ... DISABLE TRIGGER ALL (the other bypass to session_replication_role, tested above)."""
+    name = f"ledger_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        _tamper_and_verify(_ledger(postgres_url.rsplit("/", 1)[0] + f"/{name}"), tamper, expected)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _tamper_and_verify(ledger: Ledger, tamper: str, expected: str) -> None:
+    run_id = "run-1"
+    _run(ledger, run_id)
+    check = {"run_id": run_id, "stage": "evaluation", "measured_json": {}, "threshold_json": {}}
+    extra = {"rationale": "", "message": "", "evidence_json": [], "requirements_json": [], "recorded_at": "t"}
+    ledger.record("check_results", {**check, **extra, "check_id": "auc", "status": "fail"})
+    assert ledger.verify().ok
+    table = tamper.split("certification_audit.")[1].split()[0]
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE certification_audit.{table} DISABLE TRIGGER ALL")
+        conn.exec_driver_sql(tamper)
+        conn.exec_driver_sql(f"ALTER TABLE certification_audit.{table} ENABLE TRIGGER ALL")
+    report = ledger.verify()
+    assert expected in report.problems, report.problems
+    assert report.first_broken_seq is None  # the chain itself is intact: only the row betrays the change
+    ledger.engine.dispose()
+
+
+def test_edited_event_names_the_first_broken_event(ledger_url: str) -> None:
+    ledger = _ledger(ledger_url)
+    _run(ledger)
+    for i in range(3):
+        ledger.log("run-1", "note", {"i": i})
+    _as_superuser(ledger, "UPDATE certification_audit.events SET payload = '{\"i\":9}' WHERE seq = 4")
+    report = ledger.verify()
+    assert report.first_broken_seq == 4
+    assert report.problems == ["event 4: content does not match its hash"]
