@@ -175,9 +175,56 @@ class RobustnessPolicy(_Strict):
 
 
 class FairnessPolicy(_Strict):
+    """Thresholds per disparity measure; a measure without a threshold is measured and reported, not judged."""
+
     max_demographic_parity_difference: Fraction
     max_equalized_odds_difference: Fraction
+    max_equal_opportunity_difference: Fraction | None = None
+    max_predictive_parity_difference: Fraction | None = None
+    max_calibration_gap: Fraction | None = Field(
+        None, description="Between-group gap in mean score minus observed rate (needs scores)"
+    )
+    min_disparate_impact_ratio: Fraction | None = Field(
+        None, description="Lowest selection-rate ratio between groups; 0.8 is the four-fifths rule"
+    )
+    comparison: Literal["max_gap", "reference"] = Field(
+        "max_gap",
+        description="Judge the largest gap between any two groups, or each group against a reference",
+    )
+    reference_groups: dict[str, str] = Field(
+        default_factory=dict, description="Protected attribute -> reference group (comparison: reference)"
+    )
+    min_group_size: Annotated[int, Field(ge=1)] = Field(
+        30, description="Rates resting on fewer rows are reported and flagged but not judged"
+    )
+    intersections: Literal["off", "report", "judge"] = Field(
+        "report", description="Groups formed by combining protected attributes: skip, report, or also judge"
+    )
+    favourable_outcome: Literal["positive", "negative"] = Field(
+        "positive",
+        description="Whether a positive prediction benefits the person (loan) or harms them (risk)",
+    )
+    reference_shares: dict[str, dict[str, Fraction]] = Field(
+        default_factory=dict, description="Attribute -> group -> expected population share"
+    )
+    max_representation_gap: Fraction | None = Field(
+        None, description="Largest allowed |data share - reference share| of any group"
+    )
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    mitigation: bool = Field(True, description="When a fairness check fails, measure mitigation options")
+    mitigation_max_rows: Annotated[int, Field(ge=500)] = Field(
+        5_000, description="Training rows sampled for in-processing refits, to keep them cheap"
+    )
+    seed: int = 0
     rationale: Rationale
+
+    @model_validator(mode="after")
+    def _references(self) -> FairnessPolicy:
+        if self.comparison == "reference" and not self.reference_groups:
+            raise ValueError("comparison 'reference' needs reference_groups (attribute -> group)")
+        return self
 
 
 class CompliancePolicy(_Strict):
