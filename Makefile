@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: env demo test lint typecheck unit clean
+.PHONY: env system-deps demo test lint typecheck unit clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,6 +14,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 env: $(VENV)/.installed
+
+# The browser sign-off test drives Debian's chromium through chromedriver; poppler-utils reads PDFs back.
+system-deps:
+	@if command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils; \
+	else \
+		echo "system-deps: chromedriver is missing; run as root:" \
+			"apt-get install -y chromium chromium-driver poppler-utils" \
+			"(the browser test skips locally without it and fails in CI)"; \
+	fi
 
 demo: env
 	$(PY) scripts/demo.py
@@ -27,7 +38,7 @@ typecheck: env
 unit: env
 	pytest
 
-test: lint typecheck unit
+test: system-deps lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .certification

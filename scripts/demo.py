@@ -95,6 +95,25 @@ def environment(home: Path, port: int) -> dict[str, str]:
     }
 
 
+def start_airflow(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`airflow standalone` in its own process group, logging to $AIRFLOW_HOME/standalone.log."""
+    (home / "airflow").mkdir(parents=True, exist_ok=True)
+    log = (home / "airflow" / "standalone.log").open("w")
+    return subprocess.Popen(
+        ["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop_airflow(airflow: subprocess.Popen[bytes]) -> None:
+    os.killpg(airflow.pid, signal.SIGINT)
+    try:
+        airflow.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(airflow.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(airflow.pid, signal.SIGKILL)  # children that outlived the parent
+
+
 def approve_pending(api: Api, run_id: str, answered: set[str]) -> None:
     details = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/hitlDetails", "admin")["hitl_details"]
     for detail in details:
@@ -139,11 +158,7 @@ def main() -> int:
     print(f"    spec: {spec}")
 
     print(f"2/5 starting Airflow (standalone) on http://127.0.0.1:{port} ...")
-    (home / "airflow").mkdir(parents=True, exist_ok=True)
-    log = (home / "airflow" / "standalone.log").open("w")
-    airflow = subprocess.Popen(
-        ["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    airflow = start_airflow(home, env)
     api = Api(f"http://127.0.0.1:{port}")
     try:
         wait_for("the Airflow API server", lambda: api.call("GET", "/api/v2/monitor/health"), 240)
@@ -173,13 +188,7 @@ def main() -> int:
         dag_state = wait_for("the DAG run to finish", finished, 1200, interval=3)
         print(f"    DAG run finished: {dag_state}")
     finally:
-        os.killpg(airflow.pid, signal.SIGINT)
-        try:
-            airflow.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(airflow.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(airflow.pid, signal.SIGKILL)  # children that outlived the parent
+        stop_airflow(airflow)
 
     print("5/5 reading the decision from the audit ledger ...")
     sys.path.insert(0, str(REPO / "plugins"))
