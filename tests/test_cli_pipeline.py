@@ -47,6 +47,12 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys) -
         "robustness.evasion_hopskipjump",
         "fairness.demographic_parity",
         "fairness.equalized_odds",
+        "fairness.equal_opportunity",
+        "fairness.predictive_parity",
+        "fairness.calibration_gap",
+        "fairness.group_sizes",
+        "fairness.representation",
+        "fairness.mitigation",
         "compliance.protected_inputs",
     }
 
