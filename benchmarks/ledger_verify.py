@@ -17,8 +17,6 @@ import csv
 import io
 import json
 import os
-import platform
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +30,8 @@ from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
 
 # _ENCODER and _event_digest: the verifier's fast paths, equal to canonical_json and event_hash for plain values
 # (tests/test_properties.py); they keep bulk generation quick
@@ -48,10 +48,6 @@ CHECKS = [
     for i in range(count)
 ]
 BATCH = 50_000
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _stamp(i: int) -> str:
@@ -285,16 +281,7 @@ def main() -> None:
         for events in args.events:
             results.append(measure(backend, events, args.work))
             print(json.dumps(results[-1]), file=sys.stderr)
-    report = {
-        "benchmark": "ledger_verify",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "results": results,
-    }
-    out = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(out)
-    print(out)
+    write_report("ledger_verify", results, args.out)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import resource
 import subprocess
 import sys
 import time
@@ -25,15 +23,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
 from certification.checks import REGISTRY, STAGES  # noqa: E402
 from certification.context import RunContext, file_sha256  # noqa: E402
 from certification.datasets import load_adult  # noqa: E402
 from certification.demo import PROTECTED, adult_model  # noqa: E402
 from certification.spec import load_spec  # noqa: E402
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def prepare(folder: Path, rows: int, sample: int) -> Path:
@@ -104,16 +99,7 @@ def main() -> None:
             else:
                 results.append({"rows": rows, **json.loads(done.stdout.strip().splitlines()[-1])})
             print(json.dumps(results[-1]), file=sys.stderr)
-    report = {
-        "benchmark": "stages",
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "results": results,
-    }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    print(text)
+    write_report("stages", results, args.out)
 
 
 if __name__ == "__main__":
