@@ -155,14 +155,10 @@ class RunContext:
 
     def validate_columns(self) -> None:
         predictions = self.spec.model.predictions
-        outputs = (
-            [c for c in (predictions.score_column, predictions.prediction_column) if c] if predictions else []
-        )
+        outputs = predictions.columns if predictions else set()
         needed = {self.spec.label.column, *self.spec.protected_attributes, *self.features}
         for name, frame in self.frames.items():
-            missing = sorted(
-                (needed | (set(outputs) if name == "evaluation" else set())) - set(frame.columns)
-            )
+            missing = sorted((needed | (outputs if name == "evaluation" else set())) - set(frame.columns))
             if missing:
                 raise InputError(
                     self.datasets[name]["path"], f"missing columns {missing}", field=f"datasets.{name}"

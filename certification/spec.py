@@ -35,6 +35,11 @@ class Predictions(_Strict):
     )
     producer: str = Field("", description="Who produced the predictions, e.g. the vendor and system name")
 
+    @property
+    def columns(self) -> set[str]:
+        """The model's output columns in the predictions table."""
+        return {c for c in (self.score_column, self.prediction_column) if c}
+
     @model_validator(mode="after")
     def _something(self) -> Predictions:
         if self.score_column is None and self.prediction_column is None:

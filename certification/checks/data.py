@@ -24,7 +24,7 @@ def _candidate_features(ctx: RunContext) -> list[str]:
     if ctx.features:
         return ctx.features
     predictions = ctx.spec.model.predictions
-    outputs = {predictions.score_column, predictions.prediction_column} if predictions else set()
+    outputs = predictions.columns if predictions else set()
     return [c for c in ctx.evaluation.columns if c != ctx.spec.label.column and c not in outputs]
 
 
@@ -34,7 +34,7 @@ def _sample(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFra
 
 @check("data.provenance", "data_validation", PROVENANCE)
 def provenance(ctx: RunContext) -> Outcome:
-    measured = {name: {k: v for k, v in info.items()} for name, info in ctx.datasets.items()}
+    measured = {name: dict(info) for name, info in ctx.datasets.items()}
     unsourced = [name for name, info in ctx.datasets.items() if not info["source"]]
     bound = "; ".join(f"{n} sha256 {i['sha256'][:12]}… ({i['rows']} rows)" for n, i in ctx.datasets.items())
     if unsourced:
