@@ -205,11 +205,11 @@ def load_postgres(url: str, events: int) -> None:
         engine.dispose()
 
 
-def worker(url: str) -> dict[str, Any]:
+def worker(url: str, workers: int | None) -> dict[str, Any]:
     ledger = Ledger(url)
     before = peak_rss_mb()
     started = time.perf_counter()
-    report = ledger.verify()
+    report = ledger.verify(workers)
     seconds = time.perf_counter() - started
     return {
         "ok": report.ok,
@@ -218,11 +218,11 @@ def worker(url: str) -> dict[str, Any]:
         "verify_seconds": round(seconds, 2),
         "events_per_second": round(report.events / seconds),
         "rss_before_verify_mb": round(before, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),  # the coordinating process; each worker streams alike
     }
 
 
-def measure(backend: str, events: int, work: Path) -> dict[str, Any]:
+def measure(backend: str, events: int, work: Path, workers: list[int | None]) -> list[dict[str, Any]]:
     started = time.perf_counter()
     admin = None
     if backend == "sqlite":
@@ -243,16 +243,23 @@ def measure(backend: str, events: int, work: Path) -> dict[str, Any]:
         with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text("VACUUM ANALYZE"))  # as autovacuum would have, long before a real audit
     loaded = time.perf_counter() - started
+    results = []
     try:
-        done = subprocess.run([sys.executable, __file__, "--worker", url], capture_output=True, text=True)
-        if done.returncode:
-            return {"backend": backend, "events": events, "error": done.stderr[-2000:]}
-        return {
-            "backend": backend,
-            "events": events,
-            "load_seconds": round(loaded, 1),
-            **json.loads(done.stdout.strip().splitlines()[-1]),
-        }
+        for count in workers:
+            command = [sys.executable, __file__, "--worker", url, "--workers", str(count or 0)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            found = {
+                "backend": backend,
+                "events": events,
+                "workers": count or "auto",
+                "load_seconds": round(loaded, 1),
+            }
+            if done.returncode:
+                results.append({**found, "error": done.stderr[-2000:]})
+            else:
+                results.append({**found, **json.loads(done.stdout.strip().splitlines()[-1])})
+            print(json.dumps(results[-1]), file=sys.stderr)
+        return results
     finally:
         if admin is not None:
             with admin.connect() as conn:
@@ -269,18 +276,24 @@ def main() -> None:
         "--url", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
     )
     parser.add_argument("--work", type=Path, default=ROOT / ".certification" / "benchmarks")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 0],
+        help="verifier processes; 0 = one per core (the default)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker)))
+        print(json.dumps(worker(args.worker, args.workers[0] or None)))
         return
 
     results = []
     for backend in args.url:
         for events in args.events:
-            results.append(measure(backend, events, args.work))
-            print(json.dumps(results[-1]), file=sys.stderr)
+            results += measure(backend, events, args.work, [w or None for w in args.workers])
     write_report("ledger_verify", results, args.out)
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -36,6 +39,7 @@ TABLE_KEYS = {
     "certificates": ("certificate_id",),
 }
 ROW_EVENT = "row_recorded"
+PARALLEL_FROM = 200_000  # events; below this, starting verifier processes costs more than it saves
 
 
 def sql_dir() -> Path:
@@ -118,8 +122,8 @@ class Writer:
 
 
 class Ledger:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, read_only: bool = False) -> None:
+        self.url, self.read_only = url, read_only
         self.dialect = make_url(url).get_backend_name()
         self.engine = self._engine(url)
 
@@ -142,7 +146,8 @@ class Ledger:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # serialise writers so the hash chain cannot fork
+            # serialise writers so the hash chain cannot fork
+            conn.exec_driver_sql("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
 
         return engine
 
@@ -222,71 +227,211 @@ class Ledger:
     def events(self, run_id: str) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM {s}.events WHERE run_id = :r ORDER BY seq", r=run_id)
 
-    def verify(self) -> VerifyReport:
+    def verify(self, workers: int | None = None) -> VerifyReport:
         """Recompute the hash chain, then check every ledger row against the event that recorded it.
 
         Both passes stream (server-side cursors on PostgreSQL), so memory stays bounded by the largest run, not by
         the ledger: the chain in seq order, then row events and table rows merged run by run. One snapshot
         (REPEATABLE READ on PostgreSQL; BEGIN IMMEDIATE on SQLite) keeps concurrent writers from raising alarms.
+        Large ledgers are split into seq ranges and run-id ranges verified by `workers` processes (default: one
+        per core from PARALLEL_FROM events on) that all read the same snapshot (PostgreSQL exports it to them;
+        on SQLite the held write lock keeps the file still).
         """
-        report = VerifyReport()
         with self.engine.connect() as conn:
             if self.dialect == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            conn.execute(text("SELECT 1"))  # begins the transaction both passes read in
-            self._verify_chain(conn, report)
-            self._verify_rows(conn, report)
-        return report
+                snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            else:
+                snapshot = conn.exec_driver_sql(
+                    "SELECT 1"
+                ).scalar()  # begins the transaction, taking the lock
+            last = conn.exec_driver_sql(f"SELECT max(seq) FROM {SCHEMA}.events").scalar() or 0
+            if workers is None:
+                workers = min(os.cpu_count() or 1, 8) if last >= PARALLEL_FROM else 1
+            parts = self._partition(conn, last, workers)
+            if len(parts) == 1:
+                return _merged([self._verify_part(conn, parts[0])])
+            context = multiprocessing.get_context("spawn")  # no inherited engines, locks or threads
+            with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+                found = list(
+                    pool.map(_verify_in_process, [self.url] * len(parts), [snapshot] * len(parts), parts)
+                )
+            return _merged(found)
 
-    def _stream(self, conn: Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+    def _partition(self, conn: Connection, last: int, workers: int) -> list[_Part]:
+        """Equal seq ranges for the chain, and run-id ranges at quantiles of the runs table for the rows."""
+        runs = conn.exec_driver_sql(f"SELECT count(*) FROM {SCHEMA}.runs").scalar() or 0
+        workers = max(1, min(workers, last, runs))
+        cuts: list[Any] = [None]
+        for i in range(1, workers):
+            cuts.append(
+                conn.execute(
+                    text(f"SELECT run_id FROM {SCHEMA}.runs ORDER BY {self._run_order} LIMIT 1 OFFSET :n"),
+                    {"n": runs * i // workers},
+                ).scalar()
+            )
+        cuts.append(None)
+        seqs = [last * i // workers for i in range(workers + 1)]
+        return [_Part(seqs[i] + 1, seqs[i + 1], cuts[i], cuts[i + 1]) for i in range(workers)]
+
+    @property
+    def _run_order(self) -> str:
+        # byte order on both sides, so that Python's str order (used to merge) is the database's order
+        return 'run_id COLLATE "C"' if self.dialect == "postgresql" else "run_id"
+
+    def _verify_part(self, conn: Connection, part: _Part) -> _PartReport:
+        found = _PartReport()
+        self._verify_chain(conn, part, found)
+        self._verify_rows(conn, part, found)
+        return found
+
+    def _stream(self, conn: Connection, sql: str, **params: Any) -> Iterator[tuple[Any, ...]]:
         """Rows as plain tuples straight from the driver: a server-side cursor on PostgreSQL, batch by batch."""
         raw: Any = conn.connection.driver_connection
         if self.dialect == "postgresql":
             cursor = raw.cursor(name=f"verify_{next(_cursors)}")
             cursor.itersize = _BATCH
+            sql = re.sub(r":(\w+)", r"%(\1)s", sql)
         else:
             cursor = raw.cursor()
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         try:
             yield from cursor
         finally:
             cursor.close()
 
-    def _verify_chain(self, conn: Connection, report: VerifyReport) -> None:
-        prev, expected_seq = GENESIS, 1
+    def _verify_chain(self, conn: Connection, part: _Part, found: _PartReport) -> None:
+        if part.first_seq == 1:
+            prev: str | None = GENESIS
+        else:  # the part before checks that hash; a missing event is reported there
+            prev = conn.execute(
+                text(f"SELECT hash FROM {SCHEMA}.events WHERE seq = :s"), {"s": part.first_seq - 1}
+            ).scalar()
+        expected_seq = part.first_seq
         rows = self._stream(
             conn,
-            f"SELECT seq, run_id, event_type, payload, recorded_at, prev_hash, hash FROM {SCHEMA}.events ORDER BY seq",
+            f"SELECT seq, run_id, event_type, payload, recorded_at, prev_hash, hash FROM {SCHEMA}.events "
+            "WHERE seq BETWEEN :a AND :b ORDER BY seq",
+            a=part.first_seq,
+            b=part.last_seq,
         )
         for seq, run_id, event_type, payload, recorded_at, prev_hash, digest in rows:
-            report.events += 1
-            problem = None
+            found.events += 1
+            problem, broken = None, seq
             if seq != expected_seq:
-                problem = f"event {expected_seq} is missing (next is {seq})"
-            elif prev_hash != prev:
+                problem, broken = f"event {expected_seq} is missing (next is {seq})", expected_seq
+            elif prev is not None and prev_hash != prev:
                 problem = f"event {seq}: prev_hash does not match event {seq - 1}"
             elif _event_digest(seq, run_id, event_type, payload, recorded_at, prev_hash) != digest:
                 problem = f"event {seq}: content does not match its hash"
             if problem:
-                report.problems.append(problem)
-                report.first_broken_seq = report.first_broken_seq or seq
+                found.chain.append(problem)
+                found.first_broken_seq = found.first_broken_seq or broken
             prev, expected_seq = digest, seq + 1
+        if expected_seq <= part.last_seq:
+            found.chain.append(f"events {expected_seq} to {part.last_seq} are missing")
+            found.first_broken_seq = found.first_broken_seq or expected_seq
 
-    def _verify_rows(self, conn: Connection, report: VerifyReport) -> None:
+    def _verify_rows(self, conn: Connection, part: _Part, found: _PartReport) -> None:
         """Merge the row events and every table by run_id: each group is one run's rows and their events."""
-        # byte order on both sides, so that Python's str order (used to merge) is the database's order
-        order = 'run_id COLLATE "C" NULLS FIRST' if self.dialect == "postgresql" else "run_id"
+        span = [f"{self._run_order} >= :lo"] if part.first_run is not None else []
+        if part.end_run is not None:
+            below = f"{self._run_order} < :hi"
+            span.append(below if part.first_run is not None else f"({below} OR run_id IS NULL)")
+        bounds = {"lo": part.first_run, "hi": part.end_run}
+        order = f"{self._run_order} NULLS FIRST" if self.dialect == "postgresql" else "run_id"
         events = self._stream(
             conn,
-            f"SELECT run_id, seq, payload FROM {SCHEMA}.events WHERE event_type = '{ROW_EVENT}' ORDER BY {order}",
+            f"SELECT run_id, seq, payload FROM {SCHEMA}.events "
+            f"WHERE {' AND '.join([f'event_type = {ROW_EVENT!r}', *span])} ORDER BY {order}",
+            **bounds,
         )
         streams = [_grouped(events, itemgetter(0), itemgetter(1, 2))]
+        tables = []
         for table in TABLE_KEYS:
             columns = list(conn.execute(text(f"SELECT * FROM {SCHEMA}.{table} LIMIT 0")).keys())
-            rows = self._stream(conn, f"SELECT {', '.join(columns)} FROM {SCHEMA}.{table} ORDER BY {order}")
-            streams.append(_grouped(rows, itemgetter(columns.index("run_id")), _as_dict(columns)))
+            tables.append(_Table(table, columns))
+            rows = self._stream(
+                conn,
+                f"SELECT {', '.join(columns)} FROM {SCHEMA}.{table} WHERE {' AND '.join(span) or 'TRUE'} "
+                f"ORDER BY {order}",
+                **bounds,
+            )
+            streams.append(_grouped(rows, itemgetter(columns.index("run_id")), tuple))
         for parts in _merge(streams):
-            _compare_run(report, parts[0], dict(zip(TABLE_KEYS, parts[1:], strict=True)))
+            _compare_run(found.rows, parts[0], list(zip(tables, parts[1:], strict=True)))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Events first_seq..last_seq for the chain, and runs first_run <= run_id < end_run (None: unbounded)."""
+
+    first_seq: int
+    last_seq: int
+    first_run: Any
+    end_run: Any
+
+
+@dataclass
+class _PartReport:
+    events: int = 0
+    chain: list[str] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)
+    first_broken_seq: int | None = None
+
+
+def _merged(parts: list[_PartReport]) -> VerifyReport:
+    broken = [p.first_broken_seq for p in parts if p.first_broken_seq is not None]
+    return VerifyReport(
+        events=sum(p.events for p in parts),
+        problems=[x for p in parts for x in p.chain] + [x for p in parts for x in p.rows],
+        first_broken_seq=min(broken, default=None),
+    )
+
+
+def _verify_in_process(url: str, snapshot: Any, part: _Part) -> _PartReport:
+    ledger = Ledger(url, read_only=True)
+    try:
+        with ledger.engine.connect() as conn:
+            if ledger.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                conn.execute(text("SET TRANSACTION SNAPSHOT :s"), {"s": snapshot})
+            return ledger._verify_part(conn, part)
+    finally:
+        ledger.engine.dispose()
+
+
+class _Table:
+    """A ledger table's columns, its key, and the payload its writer would have recorded for a row (a tuple)."""
+
+    def __init__(self, name: str, columns: list[str]) -> None:
+        self.name, self.columns = name, columns
+        self.key_at = [columns.index(k) for k in TABLE_KEYS[name]]
+        order = sorted(range(len(columns)), key=columns.__getitem__)
+        self._values = itemgetter(*order)
+        self._names = [f"{_quote(columns[i])}:" for i in order]
+        self._tail = f'}},"table":{_quote(name)}}}'
+
+    def key(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (self.name, *[row[i] for i in self.key_at])
+
+    def as_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        return dict(zip(self.columns, row, strict=True))
+
+    def payload(self, row: tuple[Any, ...]) -> str | None:
+        """canonical_json of {"row": ..., "table": ...}, written out for the text/integer/NULL values a row holds."""
+        parts = []
+        for name, value in zip(self._names, self._values(row), strict=True):
+            kind = type(value)
+            if kind is str:
+                parts.append(name + _quote(value))
+            elif value is None:
+                parts.append(name + "null")
+            elif kind is int:
+                parts.append(name + str(value))
+            else:  # e.g. a blob written into SQLite behind the ledger's back
+                return _payload(self.name, self.as_dict(row))
+        return '{"row":{' + ",".join(parts) + self._tail
 
 
 # canonical_json's settings: for str/int/None values (all the ledger stores) it encodes exactly as canonical_json
@@ -333,10 +478,6 @@ def _grouped(
         yield _order(run_id), [item(r) for r in group]
 
 
-def _as_dict(columns: list[str]) -> Callable[[Any], dict[str, Any]]:
-    return lambda row: dict(zip(columns, row, strict=True))
-
-
 def _merge(streams: list[Iterator[tuple[tuple[int, Any], list[Any]]]]) -> Iterator[list[list[Any]]]:
     """Zip streams of (run key, items), each sorted by run key, into one list of items per stream and run."""
     heads = [next(s, None) for s in streams]
@@ -377,12 +518,10 @@ def _payload(table: str, row: dict[str, Any]) -> str | None:
 
 
 def _compare_run(
-    report: VerifyReport, events: list[tuple[int, str]], rows: dict[str, list[dict[str, Any]]]
+    problems: list[str], events: list[tuple[int, str]], tables: list[tuple[_Table, list[tuple[Any, ...]]]]
 ) -> None:
     """One run's rows against the last event that recorded each (table, key), as the writer paired them."""
-    prepared = [
-        (table, data, _key(table, data), _payload(table, data)) for table in rows for data in rows[table]
-    ]
+    prepared = [(table, row, table.key(row), table.payload(row)) for table, rows in tables for row in rows]
     expected = {payload: key for _, _, key, payload in prepared if payload is not None}
     recorded: dict[tuple[Any, ...], tuple[int, str]] = {}
     for seq, payload in sorted(events):
@@ -392,16 +531,16 @@ def _compare_run(
                 body = json.loads(payload)
                 key = _key(body["table"], body["row"])
             except (ValueError, TypeError, KeyError, AttributeError):
-                report.problems.append(f"event {seq}: row payload is not a row of a ledger table")
+                problems.append(f"event {seq}: row payload is not a row of a ledger table")
                 continue
         recorded[key] = (seq, payload)
-    for table, data, key, encoded in prepared:
+    for table, row, key, encoded in prepared:
         found = recorded.pop(key, None)
         if found is None:
-            report.problems.append(f"{table} row {_shown(key)} has no recording event")
-        elif found[1] != encoded and not _same_row(data, found[1]):
-            report.problems.append(f"{table} row {_shown(key)} differs from its recording event {found[0]}")
-    report.problems += [
+            problems.append(f"{table.name} row {_shown(key)} has no recording event")
+        elif found[1] != encoded and not _same_row(table.as_dict(row), found[1]):
+            problems.append(f"{table.name} row {_shown(key)} differs from its recording event {found[0]}")
+    problems += [
         f"{k[0]} row {_shown(k)} was deleted (recorded by event {s})" for k, (s, _) in recorded.items()
     ]
 

@@ -206,3 +206,32 @@ def test_edited_event_names_the_first_broken_event(ledger_url: str) -> None:
     report = ledger.verify()
     assert report.first_broken_seq == 4
     assert report.problems == ["event 4: content does not match its hash"]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "UPDATE certification_audit.signoffs SET decision = 'reject' WHERE run_id = 'run-4'",
+        "UPDATE certification_audit.events SET payload = '{\"forged\":true}' WHERE seq = 7",
+        "DELETE FROM certification_audit.events WHERE seq = 9",
+        "DELETE FROM certification_audit.signoffs WHERE run_id = 'run-5'",
+        "DELETE FROM certification_audit.events WHERE seq = 6",
+    ],
+)
+def test_parallel_verification_finds_what_one_process_finds(ledger_url: str, tamper: str) -> None:
+    """Three processes (chain parts 1-6, 7-12, 13-18; run-id ranges split at run-2 and run-4) on one snapshot."""
+    ledger = _ledger(ledger_url)
+    for i in range(6):
+        _run(ledger, f"run-{i}")
+        ledger.log(f"run-{i}", "note", {"i": i})
+    intact = ledger.verify(workers=3)
+    assert intact.ok and intact.events == 18, intact.problems
+    _as_superuser(ledger, tamper)
+    one, three = ledger.verify(workers=1), ledger.verify(workers=3)
+    assert not one.ok and three.first_broken_seq == one.first_broken_seq
+    if tamper.endswith("seq = 6"):  # the gap ends the first part, so that part names it as a range
+        assert one.problems[0] == "event 6 is missing (next is 7)"
+        assert three.problems[0] == "events 6 to 6 are missing"
+        assert three.problems[1:] == one.problems[1:]
+    else:
+        assert three.problems == one.problems
