@@ -281,6 +281,8 @@ class Ledger:
 
     def _verify_part(self, conn: Connection, part: _Part) -> _PartReport:
         found = _PartReport()
+        if self.dialect == "postgresql":  # sorts by run id in memory rather than in temporary files
+            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         self._verify_chain(conn, part, found)
         self._verify_rows(conn, part, found)
         return found
