@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -22,14 +23,14 @@ PROTECTED = ("sex", "race")
 SKOPS_TRUSTED = ["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
-def adult_model(train: pd.DataFrame, features: list[str]) -> Pipeline:
+def adult_model(train: pd.DataFrame, features: list[str], classifier: Any = None) -> Pipeline:
     categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])]
     encode = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing"),
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
     )
     columns = ColumnTransformer([("categorical", encode, categorical)], remainder="passthrough")
-    model = make_pipeline(columns, HistGradientBoostingClassifier(random_state=0))
+    model = make_pipeline(columns, classifier or HistGradientBoostingClassifier(random_state=0))
     return model.fit(train[features], train["income"])
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,6 +191,7 @@ class Pipeline:
             return done
         try:
             ctx = ctx or self.open_context(run_id)
+            ctx.cache[f"{stage}_started"] = time.monotonic()  # the stage's time budget counts from here
             results = [item.run(ctx) for item in REGISTRY[stage]]
         except CertificationError as exc:
             results = [

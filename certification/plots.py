@@ -63,3 +63,19 @@ def interval_chart(
         ax.set_xlabel(xlabel)
         ax.set_title(title)
     return path
+
+
+def robustness_curve(
+    curves: dict[str, Sequence[tuple[float, float, float, float]]], path: Path, *, title: str, budget: float
+) -> Path:
+    """Each named curve as (budget, value, lower, upper) points with its confidence band; the judged budget marked."""
+    with _figure(path, 4.4) as ax:
+        for (name, points), color in zip(curves.items(), ("#1f5f8b", "#b03a2e"), strict=False):
+            x = [p[0] for p in points]
+            ax.plot(x, [p[1] for p in points], marker="o", color=color, label=name)
+            ax.fill_between(x, [p[2] for p in points], [p[3] for p in points], color=color, alpha=0.15)
+        ax.axvline(budget, color="#555", linestyle="--", linewidth=1, label=f"judged budget ε = {budget:g}")
+        ax.set(ylim=(0, 1), xlabel="ε: largest move per feature, in standard deviations", ylabel="share")
+        ax.set_title(title)
+        ax.legend(loc="center right")
+    return path

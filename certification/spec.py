@@ -169,14 +169,85 @@ class EvaluationPolicy(_Strict):
     rationale: Rationale
 
 
+class StressShift(_Strict):
+    """A distribution shift the model must withstand, in the column's own units."""
+
+    name: str
+    column: str
+    add: float | None = None
+    multiply: float | None = None
+
+    @model_validator(mode="after")
+    def _one_change(self) -> StressShift:
+        if (self.add is None) == (self.multiply is None):
+            raise ValueError("give exactly one of 'add' or 'multiply'")
+        return self
+
+
+class StressPolicy(_Strict):
+    noise_std: Annotated[float, Field(gt=0)] = Field(
+        0.1, description="Gaussian noise, in standard deviations"
+    )
+    missing_rate: Fraction = Field(0.05, description="Share of mutable feature values blanked")
+    category_swap_rate: Fraction = Field(0.05, description="Share of mutable categorical values swapped")
+    shifts: list[StressShift] = []
+    max_flip_rate: Fraction = Field(0.10, description="Predictions that may change under each perturbation")
+    max_accuracy_drop: Fraction = 0.05
+    sample_size: Annotated[int, Field(ge=100)] = 5_000
+
+
+class PrivacyPolicy(_Strict):
+    max_membership_advantage: Fraction = Field(
+        0.10, description="Membership-inference attack: true positive rate minus false positive rate"
+    )
+    max_attribute_advantage: Fraction = Field(
+        0.05,
+        description="Attribute inference: attacker accuracy with the model's output minus without it",
+    )
+    sample_size: Annotated[int, Field(ge=100)] = Field(2_000, description="Members and non-members, each")
+
+
+class FallbackPolicy(_Strict):
+    """Abstain (route to a human) when the model's confidence max(p, 1 - p) is below a threshold."""
+
+    abstain_below: Annotated[float, Field(gt=0.5, le=1.0)]
+    min_coverage: Fraction = Field(description="Share of cases the model may decide alone")
+    min_accepted_accuracy: Fraction
+
+
 class RobustnessPolicy(_Strict):
-    epsilon: Annotated[float, Field(gt=0, description="L2 budget in standardized units")]
-    max_attack_success_rate: Fraction
+    epsilon: Annotated[float, Field(gt=0)] = Field(
+        description="The judged budget: how far each mutable feature may move, in standard deviations"
+    )
+    epsilons: list[Annotated[float, Field(gt=0)]] = Field(
+        [0.05, 0.1, 0.25, 0.5, 1.0], description="Budgets reported on the robustness curve"
+    )
+    max_attack_success_rate: Fraction = Field(description="Of correctly classified rows, at `epsilon`")
+    min_robust_accuracy: Fraction | None = None
+    attack: Literal["auto", "pgd", "fgsm", "hopskipjump"] = Field(
+        "auto", description="auto: PGD for linear and SVM models, HopSkipJump for trees and anything else"
+    )
     sample_size: Annotated[int, Field(ge=5, le=10_000)] = 50
     max_iter: Annotated[int, Field(ge=1, le=100)] = 10
+    max_eval: Annotated[int, Field(ge=10, le=10_000)] = Field(
+        200, description="HopSkipJump queries per gradient estimate"
+    )
+    time_budget_seconds: Annotated[float, Field(gt=0)] = Field(
+        600, description="Wall time for the whole stage; the attack samples fewer rows to respect it"
+    )
     immutable_features: list[str] = []
+    one_hot_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Name -> indicator columns of one categorical feature"
+    )
+    stress: StressPolicy = Field(default_factory=lambda: StressPolicy.model_validate({}))
+    privacy: PrivacyPolicy = Field(default_factory=lambda: PrivacyPolicy.model_validate({}))
+    fallback: FallbackPolicy | None = None
     seed: int = 0
     rationale: Rationale
+
+    @property
+    def budgets(self) -> list[float]:
+        return sorted({*self.epsilons, self.epsilon})
 
 
 class FairnessPolicy(_Strict):

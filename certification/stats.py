@@ -43,7 +43,7 @@ _SKLEARN: dict[str, Callable[..., Any]] = {
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point value on the full data with its percentile bootstrap confidence interval."""
+    """A point value on the full data with its confidence interval (percentile bootstrap; exact for shares)."""
 
     value: float
     lower: float
@@ -392,3 +392,27 @@ def paired_bootstrap(
     at_least_as_good = defined <= 0 if metric in _LOWER_IS_BETTER else defined >= 0
     p_value = float(at_least_as_good.mean()) if defined.size else float("nan")
     return {"difference": difference, "ci_lower": lower, "ci_upper": upper, "p_value_worse": p_value}
+
+
+def proportion(successes: int, trials: int, level: float = 0.95) -> Estimate:
+    """A share with its exact (Clopper-Pearson) interval; NaN when there are no trials."""
+    from scipy.stats import beta
+
+    if trials == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), level)
+    tail = (1.0 - level) / 2.0
+    lower = float(beta.ppf(tail, successes, trials - successes + 1)) if successes else 0.0
+    upper = float(beta.ppf(1.0 - tail, successes + 1, trials - successes)) if successes < trials else 1.0
+    return Estimate(successes / trials, lower, upper, level)
+
+
+def paired_difference(before: npt.ArrayLike, after: npt.ArrayLike, level: float = 0.95) -> Estimate:
+    """mean(before - after) over paired observations with its Student-t interval (the paired t-test's)."""
+    from scipy.stats import t
+
+    diffs = np.asarray(before, dtype=float) - np.asarray(after, dtype=float)
+    mean = float(diffs.mean()) if diffs.size else float("nan")
+    if diffs.size < 2 or not np.any(diffs != mean):  # no spread: the interval is the point itself
+        return Estimate(mean, mean, mean, level)
+    half = float(t.ppf(0.5 + level / 2.0, diffs.size - 1) * diffs.std(ddof=1) / np.sqrt(diffs.size))
+    return Estimate(mean, mean - half, mean + half, level)

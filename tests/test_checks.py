@@ -50,7 +50,7 @@ def test_fairness_matches_a_pandas_computation(ctx: RunContext) -> None:
 
 
 def test_robustness_attack_never_moves_frozen_features(ctx: RunContext) -> None:
-    result = _result(ctx, "robustness.evasion_hopskipjump")
+    result = _result(ctx, "robustness.evasion")
     assert result.status in {Status.PASS, Status.FAIL}, result.message
     assert set(result.measured["frozen_features"]) == {"age", "education_num"}
     assert not set(result.measured["perturbed_features"]) & {"age", "education_num", "sex", "race"}

@@ -1,6 +1,6 @@
 """Importing this package registers every check with its stage."""
 
-from certification.checks import compliance, data, evaluation, fairness, robustness
+from certification.checks import compliance, data, evaluation, fairness, privacy, robustness, stress
 from certification.checks.base import BLOCKING, REGISTRY, STAGES, Check, CheckResult, Outcome, Status
 
 __all__ = [
@@ -15,5 +15,7 @@ __all__ = [
     "data",
     "evaluation",
     "fairness",
+    "privacy",
     "robustness",
+    "stress",
 ]

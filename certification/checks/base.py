@@ -69,7 +69,9 @@ def compare(measured: dict[str, Any], limits: dict[str, tuple[str, float]]) -> O
     parts, breached = [], False
     for name, (kind, bound) in limits.items():
         value = measured[name]
-        bad = value is None or (value < bound if kind == "min" else value > bound)
+        bad = (
+            value is None or value != value or (value < bound if kind == "min" else value > bound)
+        )  # NaN: no evidence
         breached |= bad
         shown = "missing" if value is None else f"{value:.4g}"
         parts.append(
