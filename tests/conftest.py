@@ -81,9 +81,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     import mlflow
 
-    mlflow.set_tracking_uri(
-        f"sqlite:///{tmp_path / 'mlflow.db'}"
-    )  # an earlier test's global URI must not leak
+    # an earlier test's global URI must not leak
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     return state
 
 
