@@ -30,7 +30,9 @@ def adult_model(train: pd.DataFrame, features: list[str], classifier: Any = None
         OneHotEncoder(handle_unknown="ignore", sparse_output=False),
     )
     columns = ColumnTransformer([("categorical", encode, categorical)], remainder="passthrough")
-    model = make_pipeline(columns, classifier or HistGradientBoostingClassifier(random_state=0))
+    model = make_pipeline(
+        columns, HistGradientBoostingClassifier(random_state=0) if classifier is None else classifier
+    )
     return model.fit(train[features], train["income"])
 
 

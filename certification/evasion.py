@@ -92,9 +92,12 @@ def attack(
     adversarial: list[pd.DataFrame] = []
     rng = np.random.default_rng(seed)
     done = 0
-    while done < len(base) and (
-        done == 0 or time.monotonic() < deadline
-    ):  # one batch at least: some evidence
+
+    def time_left_for_a_batch() -> bool:  # judged by the batches so far, so the stage ends inside its budget
+        per_batch = (time.monotonic() - started) * batch / done
+        return time.monotonic() + per_batch <= deadline
+
+    while done < len(base) and (done == 0 or time_left_for_a_batch()):  # one batch at least: some evidence
         rows = np.arange(done, min(done + batch, len(base)))
         rows = rows[original[rows] == y[rows]]
         if len(rows):

@@ -77,5 +77,5 @@ def robustness_curve(
         ax.axvline(budget, color="#555", linestyle="--", linewidth=1, label=f"judged budget ε = {budget:g}")
         ax.set(ylim=(0, 1), xlabel="ε: largest move per feature, in standard deviations", ylabel="share")
         ax.set_title(title)
-        ax.legend(loc="center right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
     return path

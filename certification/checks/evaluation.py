@@ -268,6 +268,7 @@ def latency(ctx: RunContext) -> Outcome:
         ctx.evaluation,
         batch_sizes=tuple(policy.batch_sizes),
         concurrency=policy.concurrency,
+        min_calls=policy.min_calls,
         time_budget_s=policy.time_budget_seconds,
         seed=ctx.spec.checks.evaluation.seed,
     )

@@ -62,8 +62,8 @@ def stress_tests(ctx: RunContext) -> Outcome:
     png = plots.interval_chart(
         [(name, s.flip_rate.value, s.flip_rate.lower, s.flip_rate.upper) for name, s in found.items()],
         ctx.evidence_path("stress_flip_rates.png"),
-        title=f"Decisions that change under stress ({len(base)} evaluation rows)",
-        xlabel="flip rate (share of predictions that change)",
+        title="Decisions each stress changes",
+        xlabel=f"flip rate: share of {len(base):,} evaluation rows whose prediction changes",
         reference=policy.stress.max_flip_rate,
     )
     crashed = [f"{name} ({s.error})" for name, s in found.items() if s.error]
