@@ -133,10 +133,13 @@ class LatencyPolicy(_Strict):
     min_throughput_rows_per_s: Annotated[float, Field(ge=0)] = 0
     max_peak_rss_mb: Annotated[float, Field(gt=0)] | None = None
     concurrency: Annotated[int, Field(ge=1, le=64)] = 2
-    min_calls: Annotated[int, Field(ge=3)] = Field(
-        200,
-        description="Calls per batch size when the time budget allows: a p99 from 30 calls is their maximum",
-    )
+    min_calls: Annotated[
+        int,
+        Field(
+            ge=3,
+            description="Calls per batch size when the time budget allows: a p99 from 30 is their maximum",
+        ),
+    ] = 200
     time_budget_seconds: Annotated[float, Field(gt=0)] = 20
 
 
