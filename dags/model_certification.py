@@ -13,6 +13,7 @@ from certification_airflow.glue import pipeline, run_id_from
 from certification_airflow.operators import RoleSignoffOperator
 
 OPTIONAL = ["null", "string"]
+STAGE_TIMEOUT = timedelta(hours=2)
 
 
 @dag(
@@ -71,7 +72,9 @@ def model_certification() -> None:
         return list(certification.ledger.run(run_id)["required_roles_json"])
 
     def stage_task(stage: str):  # type: ignore[no-untyped-def]
-        @task(task_id=stage)
+        # a model that never returns must not hold the run forever: the stage is killed, its checks have no
+        # result and the gate fails; each stage's own time budgets (e.g. the attack's) are far below this
+        @task(task_id=stage, execution_timeout=STAGE_TIMEOUT)
         def run_stage(**context: Any) -> dict[str, Any]:
             results = pipeline().run_stage(run_id_from(context), stage)
             return {r.check_id: r.status.value for r in results}
@@ -108,4 +111,4 @@ def model_certification() -> None:
     started >> data_validation >> evaluation >> parallel >> decided >> signoff >> finalize()
 
 
-model_certification()
+dag = model_certification()

@@ -131,3 +131,19 @@ def test_dag_failed_gate_asks_nobody(airflow_home, registered: Path) -> None:
         e for e in Pipeline().ledger.events(status["run"]["run_id"]) if e["event_type"] == "signoff_requested"
     ]
     assert tracking.certified_version(settings(), "adult-income-classifier") is None
+
+
+def test_stages_time_out_but_sign_off_waits(airflow_home: dict[str, str]) -> None:
+    """A hung model cannot hold a run forever; approvers, who may take days, are not timed out."""
+    script = (
+        "import json, runpy\n"
+        "dag = runpy.run_path('dags/model_certification.py')['dag']\n"
+        "print(json.dumps({t.task_id: t.execution_timeout and t.execution_timeout.total_seconds()"
+        " for t in dag.tasks}))"
+    )
+    env = {**os.environ, **airflow_home, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
+    found = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True)
+    timeouts = json.loads(found.stdout.strip().splitlines()[-1])
+    for stage in ("data_validation", "evaluation", "robustness", "fairness", "compliance"):
+        assert timeouts[stage] == 7200, stage
+    assert timeouts["signoff"] is None
