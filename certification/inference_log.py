@@ -83,7 +83,8 @@ def read_window(
     numeric: Sequence[str] = (),
     chunk_rows: int = 200_000,
 ) -> Iterator[pd.DataFrame]:
-    """Rows of `model_name` logged in [start, end), chunk by chunk, from a database URL or a Parquet file/folder.
+    """Rows of `model_name` logged in [start, end), chunk by chunk, from a database URL, a Parquet file, or a folder
+    holding Parquet files (*.parquet, at any depth; other files are ignored).
 
     `numeric` names the inputs read back as numbers from PostgreSQL's JSON (Parquet keeps its own types).
     """
@@ -96,7 +97,11 @@ def read_window(
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(str(source), format="parquet")
+    folder = Path(source)
+    files = sorted(str(f) for f in folder.rglob("*.parquet")) if folder.is_dir() else [str(folder)]
+    if not files:
+        return
+    dataset = ds.dataset(files, format="parquet")
     logged = pc.field("logged_at")
     where = (
         (pc.field("model_name") == model_name)

@@ -155,6 +155,7 @@ def test_parquet_log_round_trip_in_chunks(population: pd.DataFrame, model: Any, 
     for i, window in enumerate(windows):
         inference_log.write_parquet(window, tmp_path, f"window-{i}")
     inference_log.write_parquet(windows[4], tmp_path, "window-4")  # replayed: replaced, not doubled
+    (tmp_path / "README.txt").write_text("other files in the folder are not read")
     day = START + timedelta(days=4)
     chunks = list(
         read_window(tmp_path, "adult", day, day + timedelta(days=1), FEATURES, PROTECTED, chunk_rows=1000)
