@@ -11,6 +11,13 @@ from typing import Any
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak: ru_maxrss survives exec, so a child started by a big parent would report the
+    parent's peak; the kernel's per-address-space high-water mark (VmHWM) starts afresh at exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
