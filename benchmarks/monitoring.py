@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--evidently-max-rows", type=int, default=1_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=500_000)
+    parser.add_argument("--chunk-rows", type=int, default=200_000)
     parser.add_argument("--work", type=Path, default=ROOT / ".certification" / "benchmarks" / "monitoring")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--measure", nargs=2, metavar=("FOLDER", "KIND"), help=argparse.SUPPRESS)
