@@ -43,6 +43,10 @@ class MembershipAttack:
     def advantage(self) -> float:
         return self.tpr.value - self.fpr.value
 
+    @property
+    def bars(self) -> dict[str, stats.Estimate]:
+        return {"TPR": self.tpr, "FPR": self.fpr}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "advantage": self.advantage,
@@ -64,6 +68,10 @@ class AttributeAttack:
     @property
     def advantage(self) -> float:
         return self.with_score.value - self.without_score.value
+
+    @property
+    def bars(self) -> dict[str, stats.Estimate]:
+        return {"with score": self.with_score, "without": self.without_score, "majority": self.majority}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,14 +17,34 @@ from certification.context import RunContext
 PRIVACY = ("EU-AI-Act:Art15", "EU-AI-Act:Art10", "NIST-AI-RMF:MEASURE-2.10", "ISO-42001:A.7.4")
 
 
-def _judge(name: str, advantages: Mapping[str, float], limit: float, by: str) -> tuple[Outcome, str]:
-    """Gate on the largest advantage; the message names every advantage in plain words."""
+def _judge(
+    ctx: RunContext,
+    name: str,
+    attacks: Mapping[str, privacy.MembershipAttack] | Mapping[str, privacy.AttributeAttack],
+    limit: float,
+    by: str,
+    *,
+    title: str,
+    xlabel: str,
+) -> tuple[Outcome, str, str]:
+    """Gate on the largest advantage, name every advantage in plain words, and chart every attack's estimates."""
+    advantages = {key: a.advantage for key, a in attacks.items()}
     strongest = max(advantages, key=lambda key: advantages[key])
     measured: dict[str, Any] = {f"{name}_advantage": advantages[strongest], by: strongest}
     outcome = compare(measured, {f"{name}_advantage": ("max", limit)})
     details = ", ".join(f"{key} {value:.3f}" for key, value in advantages.items())
     sign = ">" if outcome.status is Status.FAIL else "≤"
-    return outcome, f"{name} advantage {advantages[strongest]:.3f} ({details}) {sign} {limit:.2f}"
+    png = plots.interval_chart(
+        [
+            (f"{key} {bar}", e.value, e.lower, e.upper)
+            for key, a in attacks.items()
+            for bar, e in a.bars.items()
+        ],
+        ctx.evidence_path(f"{name}_inference.png"),
+        title=title,
+        xlabel=xlabel,
+    )
+    return outcome, f"{name} advantage {advantages[strongest]:.3f} ({details}) {sign} {limit:.2f}", str(png)
 
 
 @check("robustness.membership_inference", "robustness", PRIVACY)
@@ -39,19 +59,12 @@ def membership_inference(ctx: RunContext) -> Outcome:
         seed=policy.seed,
         level=ctx.spec.checks.evaluation.confidence_level,
     )
-    outcome, verdict = _judge(
+    outcome, verdict, png = _judge(
+        ctx,
         "membership",
-        {name: a.advantage for name, a in attacks.items()},
+        attacks,
         policy.privacy.max_membership_advantage,
         by="strongest_attack",
-    )
-    png = plots.interval_chart(
-        [
-            (f"{name} {rate}", e.value, e.lower, e.upper)
-            for name, a in attacks.items()
-            for rate, e in (("TPR", a.tpr), ("FPR", a.fpr))
-        ],
-        ctx.evidence_path("membership_inference.png"),
         title="Membership inference: advantage = TPR − FPR",
         xlabel="held-out rows called 'member' (TPR: training rows, FPR: evaluation rows)",
     )
@@ -59,7 +72,7 @@ def membership_inference(ctx: RunContext) -> Outcome:
     measured = {**outcome.measured, "attacks": {name: a.to_dict() for name, a in attacks.items()}}
     note = f"; judged on {some.members} training and {some.non_members} evaluation rows"
     note += " the attacks did not learn from"
-    return Outcome(outcome.status, measured, outcome.threshold, verdict + note, [str(png)])
+    return Outcome(outcome.status, measured, outcome.threshold, verdict + note, [png])
 
 
 @check("robustness.attribute_inference", "robustness", PRIVACY)
@@ -76,23 +89,12 @@ def attribute_inference(ctx: RunContext) -> Outcome:
         seed=policy.seed,
         level=ctx.spec.checks.evaluation.confidence_level,
     )
-    outcome, verdict = _judge(
+    outcome, verdict, png = _judge(
+        ctx,
         "attribute",
-        {name: a.advantage for name, a in attacks.items()},
+        attacks,
         policy.privacy.max_attribute_advantage,
         by="most_exposed_attribute",
-    )
-    png = plots.interval_chart(
-        [
-            (f"{name} {guess}", e.value, e.lower, e.upper)
-            for name, a in attacks.items()
-            for guess, e in (
-                ("with score", a.with_score),
-                ("without", a.without_score),
-                ("majority", a.majority),
-            )
-        ],
-        ctx.evidence_path("attribute_inference.png"),
         title="Attribute inference: advantage = with − without score",
         xlabel="attacker accuracy on held-out training rows",
     )
@@ -110,4 +112,4 @@ def attribute_inference(ctx: RunContext) -> Outcome:
         f"; {exposed} guessed right {worst.with_score.value:.0%} of the time with the "
         f"score, {worst.without_score.value:.0%} without, {worst.majority.value:.0%} by the majority value"
     )
-    return Outcome(outcome.status, measured, outcome.threshold, verdict + note, [str(png)])
+    return Outcome(outcome.status, measured, outcome.threshold, verdict + note, [png])
