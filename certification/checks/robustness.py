@@ -16,7 +16,7 @@ from certification import plots, stats
 # privacy and stress register first, so that the attack runs last and spends what is left of the stage's time
 from certification.checks import privacy  # noqa: F401
 from certification.checks.base import Outcome, Status, check, compare
-from certification.checks.stress import feature_space
+from certification.checks.stress import evaluation_sample, feature_space
 from certification.context import RunContext
 from certification.errors import CertificationError
 from certification.evasion import attack, choose_attack
@@ -32,8 +32,7 @@ def evasion(ctx: RunContext) -> Outcome:
     if not space.numeric:
         return Outcome(Status.NOT_APPLICABLE, message="the model has no mutable numeric input to perturb")
     deadline = ctx.cache.get("robustness_started", time.monotonic()) + policy.time_budget_seconds
-    sample = np.random.default_rng(policy.seed).permutation(len(ctx.evaluation))[: policy.sample_size]
-    base = ctx.evaluation.iloc[sample][ctx.features].reset_index(drop=True)
+    sample, base = evaluation_sample(ctx, policy.sample_size)
     method = choose_attack(estimator, policy.attack)
     found = attack(
         space, base, ctx.y_eval[sample], ctx.scores, method, policy.budgets, policy.max_iter, policy.max_eval,

@@ -20,6 +20,12 @@ def feature_space(ctx: RunContext) -> FeatureSpace:
     return FeatureSpace.build(train, ctx.features, frozen, policy.one_hot_groups)
 
 
+def evaluation_sample(ctx: RunContext, size: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Positions of `size` evaluation rows drawn with the spec's seed, and those rows' model inputs."""
+    sample = np.random.default_rng(ctx.spec.checks.robustness.seed).permutation(len(ctx.evaluation))[:size]
+    return sample, ctx.evaluation.iloc[sample][ctx.features].reset_index(drop=True)
+
+
 SAFETY = ("EU-AI-Act:Art15", "EU-AI-Act:Art14", "NIST-AI-RMF:MEASURE-2.6", "ISO-42001:A.6.2.4")
 
 
@@ -30,8 +36,7 @@ def stress_tests(ctx: RunContext) -> Outcome:
     unknown = [s.column for s in policy.stress.shifts if s.column not in ctx.features]
     if unknown:
         raise CertificationError(f"checks.robustness.stress.shifts: {unknown} are not model inputs")
-    sample = np.random.default_rng(policy.seed).permutation(len(ctx.evaluation))[: policy.stress.sample_size]
-    base = ctx.evaluation.iloc[sample][ctx.features].reset_index(drop=True)
+    sample, base = evaluation_sample(ctx, policy.stress.sample_size)
     y, base_pred = ctx.y_eval[sample], ctx.predict(base)
     level = ctx.spec.checks.evaluation.confidence_level
     found = {
