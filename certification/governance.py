@@ -6,11 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from certification import report, tracking
+from certification import postmarket, report, tracking
 from certification.jsonutil import utcnow
 from certification.ledger import Ledger
-
-WITHDRAWN = ("certificate_suspended", "certificate_revoked")
 
 
 @dataclass(frozen=True)
@@ -19,15 +17,6 @@ class AliasFinding:
     version: str
     certificate_id: str | None
     problem: str
-
-
-def _withdrawn(ledger: Ledger, certificate_id: str) -> str | None:
-    rows = ledger.query(
-        "SELECT event_type FROM {s}.events WHERE event_type IN ('certificate_suspended', 'certificate_revoked') "
-        "AND payload LIKE :pattern ORDER BY seq DESC",
-        pattern=f'%"{certificate_id}"%',
-    )
-    return rows[0]["event_type"].removeprefix("certificate_") if rows else None
 
 
 def certificate_problem(
@@ -47,7 +36,7 @@ def certificate_problem(
         return f"certificate {certificate_id} covers {document['model']['reference']}, not this version"
     if row["expires_at"] < now:
         return f"certificate {certificate_id} expired at {row['expires_at']}"
-    withdrawn = _withdrawn(ledger, certificate_id)
+    withdrawn = postmarket.withdrawn(ledger, certificate_id)
     if withdrawn:
         return f"certificate {certificate_id} is {withdrawn}"
     current = tracking.load_registered_model(f"models:/{name}/{version}").sha256

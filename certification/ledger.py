@@ -37,6 +37,8 @@ TABLE_KEYS = {
     "decisions": ("run_id", "kind"),
     "signoffs": ("run_id", "role"),
     "certificates": ("certificate_id",),
+    "monitoring_windows": ("window_id",),
+    "certificate_actions": ("certificate_id", "action"),
 }
 ROW_EVENT = "row_recorded"
 PARALLEL_FROM = 200_000  # events; below this, starting verifier processes costs more than it saves

@@ -78,6 +78,10 @@ class Profile:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(len(SCORE_EDGES) - 1, dtype=np.int64))
     positives: int = 0
+    # labelled rows and positive labels per score bin: whether the label/score relationship holds
+    calibration: np.ndarray = field(
+        default_factory=lambda: np.zeros((len(SCORE_EDGES) - 1, 2), dtype=np.int64)
+    )
     confusion: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONFUSION, 0))
     groups: dict[str, dict[Any, dict[str, int]]] = field(default_factory=dict)
     sample: pd.DataFrame | None = None
@@ -98,6 +102,13 @@ class Profile:
         cells["tn"] = (1 - truth) & (1 - decided)
         for name, hits in cells.items():
             self.confusion[name] += int(hits.sum())
+        known_score = known["score"].to_numpy(dtype=float)
+        scored = ~np.isnan(known_score)
+        where = np.clip(
+            np.searchsorted(SCORE_EDGES, known_score[scored], side="right") - 1, 0, len(SCORE_EDGES) - 2
+        )
+        np.add.at(self.calibration, (where, 0), 1)
+        np.add.at(self.calibration, (where, 1), truth[scored])
         for attribute in self.protected:
             per_group = pd.DataFrame(cells).groupby(known[attribute].astype(str).to_numpy()).sum()
             mine = self.groups.setdefault(attribute, {})
@@ -139,6 +150,24 @@ def _rates(counts: dict[str, int], level: float) -> dict[str, Any]:
     }
 
 
+def calibration_shift(baseline: Profile, window: Profile, min_rows: int = 30) -> dict[str, Any]:
+    """Label rate at equal scores, baseline against window: the mean absolute change over score bins both have
+    `min_rows` labelled rows in, weighted by the window's rows. A large value means the inputs that earn a score no
+    longer lead to the same outcomes (concept drift), whether or not the inputs moved."""
+    both = (baseline.calibration[:, 0] >= min_rows) & (window.calibration[:, 0] >= min_rows)
+    if not both.any():
+        return {"shift": None, "bins_compared": 0}
+    rate = {
+        name: p.calibration[both, 1] / p.calibration[both, 0] for name, p in (("b", baseline), ("w", window))
+    }
+    weights = window.calibration[both, 0]
+    return {
+        "shift": float(np.average(np.abs(rate["w"] - rate["b"]), weights=weights)),
+        "bins_compared": int(both.sum()),
+        "rows_compared": int(weights.sum()),
+    }
+
+
 def compare(baseline: Profile, window: Profile, level: float = 0.95) -> dict[str, Any]:
     """Every row of the window against the baseline: drift per feature and of the scores, live performance and
     per-group rates on labelled rows, each rate with its exact interval."""
@@ -164,6 +193,7 @@ def compare(baseline: Profile, window: Profile, level: float = 0.95) -> dict[str
             "positive_rate": stats.proportion(window.positives, window.rows, level).to_dict(),
             "baseline_positive_rate": baseline.positives / max(baseline.rows, 1),
         },
+        "label_score": calibration_shift(baseline, window),
         "performance": _rates(window.confusion, level),
         "baseline_performance": _rates(baseline.confusion, level),
         "groups": {

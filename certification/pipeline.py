@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certification import report, responsibilities, tracking
+from certification import postmarket, report, responsibilities, tracking
 from certification.checks import REGISTRY, STAGES, CheckResult, Status
 from certification.checks.base import blocks
 from certification.config import Settings, settings
@@ -327,6 +327,7 @@ class Pipeline:
         self._publish(run_id, final["verdict"])
         if final["verdict"] == "certified":
             self._promote(run_id)
+            postmarket.watch(self, run_id)
         return final
 
     def _publish(self, run_id: str, verdict: str) -> None:
@@ -451,9 +452,15 @@ class Pipeline:
             "signoffs": self.ledger.rows("signoffs", run_id),
             "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
             "certificate": certificates[0] if certificates else None,
+            "monitoring": self._monitoring(run_id) if certificates else None,
             "run_dir": str(self.settings.run_dir(run_id)),
             "documents": {p.name: str(p) for p in report.existing_documents(self.settings.run_dir(run_id))},
         }
+
+    def _monitoring(self, run_id: str) -> dict[str, Any] | None:
+        history = postmarket.timeline(self.ledger, run_id)
+        plot = self.settings.run_dir(run_id) / postmarket.TREND
+        return history and {**history, "trend": str(plot) if plot.exists() else None}
 
     # -- the automated part in one call (the CLI) --------------------------------------------------------------
     def run_automated(

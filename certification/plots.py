@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -78,4 +78,31 @@ def robustness_curve(
         ax.set(ylim=(0, 1), xlabel="ε: largest move per feature, in standard deviations", ylabel="share")
         ax.set_title(title)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
+    return path
+
+
+def monitoring_trend(
+    series: Mapping[str, Sequence[tuple[str, float | None]]],
+    breached: Sequence[str],
+    path: Path,
+    *,
+    title: str,
+) -> Path:
+    """Each monitored measure as a share of its threshold, window by window (1 = the limit); breached windows red."""
+    from datetime import datetime
+
+    with _figure(path, 3.8) as ax:
+        for name, points in series.items():
+            known = [(datetime.fromisoformat(t), v) for t, v in points if v is not None]
+            if known:
+                ax.plot([t for t, _ in known], [v for _, v in known], marker="o", markersize=3, label=name)
+        for moment in breached:
+            ax.axvline(datetime.fromisoformat(moment), color="#b03a2e", alpha=0.25, linewidth=6)
+        ax.axhline(1.0, color="#b03a2e", linestyle="--", linewidth=1, label="threshold")
+        ax.set(
+            ylabel="measure ÷ its threshold", ylim=(min(0.0, ax.get_ylim()[0]), max(1.5, ax.get_ylim()[1]))
+        )
+        ax.set_title(title)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False, fontsize=8)
     return path

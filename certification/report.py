@@ -116,7 +116,7 @@ def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
         ]
         (folder / "certificate.html").write_text(
             _env.get_template("certificate.html").render(
-                c=document, sha256=certificate["sha256"], figures=figures
+                c=document, sha256=certificate["sha256"], figures=figures, monitoring=status.get("monitoring")
             )
         )
         paths += [folder / "certificate.json", folder / "certificate.html"]

@@ -338,6 +338,57 @@ class Approvals(_Strict):
         return self
 
 
+class Notify(_Strict):
+    webhook: Annotated[str | None, Field(description="URL that receives each alert as a JSON POST")] = None
+    email: list[str] = Field(
+        default_factory=list, description="Addresses mailed through Airflow's smtp_default"
+    )
+
+
+class MonitoringPolicy(_Strict):
+    """Post-market monitoring of the certified model: when and what to read, and when to withdraw the certificate."""
+
+    schedule: str = Field("@daily", description="Cron expression or preset of the monitoring DAG")
+    window_hours: Annotated[
+        float, Field(gt=0, description="Each run judges the requests logged in this span")
+    ] = 24
+    source: str | None = Field(
+        None,
+        description="Inference log: a PostgreSQL URL or a Parquet file/folder (default $CERTIFICATION_INFERENCE_LOG)",
+    )
+    model_name: str | None = Field(
+        None, description="The model's name in the inference log (default: its registry name, else use_case)"
+    )
+    min_rows: Annotated[
+        int, Field(ge=1, description="Fewer rows: the window is recorded as insufficient")
+    ] = 1000
+    min_labelled_rows: Annotated[int, Field(ge=1, description="Below this, performance is not judged")] = 500
+    min_group_rows: Annotated[int, Field(ge=1, description="Labelled rows a group needs to be compared")] = (
+        200
+    )
+    max_feature_psi: Annotated[
+        float, Field(gt=0, description="Population stability index of any one input")
+    ] = 0.25
+    max_drift_share: Fraction = Field(0.5, description="Share of inputs Evidently finds drifted")
+    max_score_psi: Annotated[float, Field(gt=0, description="Population stability index of the scores")] = 0.2
+    max_accuracy_drop: Fraction = Field(0.05, description="Certified accuracy minus live accuracy")
+    max_fairness_gap_increase: Fraction = Field(
+        0.05, description="Growth of the between-group gap in selection rate, TPR, FPR or accuracy"
+    )
+    max_calibration_shift: Fraction = Field(
+        0.05,
+        description="Mean change of the label rate at equal scores that counts as a changed relationship",
+    )
+    sample_size: Annotated[
+        int, Field(ge=1000, description="Rows Evidently sees; every count uses all rows")
+    ] = 20_000
+    recertify_before_days: Annotated[
+        int, Field(ge=0, description="Start re-certification this long before expiry")
+    ] = 30
+    notify: Notify = Notify()
+    rationale: Rationale
+
+
 class Spec(_Strict):
     use_case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     risk_tier: Literal["minimal", "limited", "high"]
@@ -352,6 +403,7 @@ class Spec(_Strict):
     training: Training | None = Field(None, description="How to refit the model, enabling cross-validation")
     checks: Checks
     approvals: Approvals
+    monitoring: MonitoringPolicy | None = Field(None, description="Post-market monitoring once certified")
 
     @property
     def score_only(self) -> bool:

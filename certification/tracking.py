@@ -208,3 +208,17 @@ def certified_version(settings: Settings | None, name: str) -> str | None:
         return str(client(settings).get_model_version_by_alias(name, CERTIFIED_ALIAS).version)
     except MlflowException:
         return None
+
+
+def withdraw(settings: Settings | None, name: str, version: str, tags: dict[str, str]) -> bool:
+    """Tag a version (e.g. suspended) and remove the `certified` alias if it points at it; True if removed.
+
+    An alias already moved to another version (a newer certificate) is left alone, so replays are harmless."""
+    mlflow_client = client(settings)
+    with _mlflow_errors("withdraw the certified alias"):
+        for key, value in tags.items():
+            mlflow_client.set_model_version_tag(name, version, key, value)
+        if certified_version(settings, name) != str(version):
+            return False
+        mlflow_client.delete_registered_model_alias(name, CERTIFIED_ALIAS)
+        return True

@@ -41,6 +41,8 @@ STAGE_TIMEOUT = timedelta(hours=2)
         "model_sha256": Param(None, type=OPTIONAL, title="SHA-256 pin of the local model file"),
         "train_path": Param(None, type=OPTIONAL, title="Training data override (CSV or Parquet)"),
         "evaluation_path": Param(None, type=OPTIONAL, title="Evaluation data override (CSV or Parquet)"),
+        "recertifies": Param(None, type=OPTIONAL, title="Certificate this run replaces (set by monitoring)"),
+        "reason": Param(None, type=OPTIONAL, title="Why re-certification started (set by monitoring)"),
     },
     doc_md=__doc__,
 )

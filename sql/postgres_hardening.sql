@@ -12,7 +12,8 @@ DO $$
 DECLARE
     ledger_table TEXT;
 BEGIN
-    FOREACH ledger_table IN ARRAY ARRAY['runs', 'check_results', 'decisions', 'signoffs', 'certificates', 'events']
+    FOREACH ledger_table IN ARRAY ARRAY['runs', 'check_results', 'decisions', 'signoffs', 'certificates',
+                                        'monitoring_windows', 'certificate_actions', 'events']
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON certification_audit.%I '
                        'FOR EACH ROW EXECUTE FUNCTION certification_audit.refuse_change()', ledger_table);

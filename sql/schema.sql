@@ -75,6 +75,40 @@ CREATE TABLE IF NOT EXISTS certification_audit.certificates (
     document_json  TEXT NOT NULL
 );
 
+-- Post-market monitoring: one row per judged production window of a model (a replayed window is the same row).
+CREATE TABLE IF NOT EXISTS certification_audit.monitoring_windows (
+    window_id      TEXT PRIMARY KEY,
+    run_id         TEXT NOT NULL REFERENCES runs (run_id),  -- the run that issued the certificate
+    model_name     TEXT NOT NULL,
+    certificate_id TEXT NOT NULL REFERENCES certificates (certificate_id),
+    window_start   TEXT NOT NULL,
+    window_end     TEXT NOT NULL,
+    rows_seen      INTEGER NOT NULL,
+    labelled_rows  INTEGER NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('ok', 'breach', 'insufficient_data')),
+    breaches_json  TEXT NOT NULL,
+    summary_json   TEXT NOT NULL,
+    airflow_run    TEXT,
+    recorded_at    TEXT NOT NULL,
+    UNIQUE (model_name, window_start, window_end)
+);
+
+-- What happened to a certificate after issue; each action at most once per certificate, so replays add nothing.
+-- suspended/expired/revoked withdraw it (the registry alias is removed); recertification_requested names the
+-- model_certification DAG run started to replace it.
+CREATE TABLE IF NOT EXISTS certification_audit.certificate_actions (
+    run_id         TEXT NOT NULL REFERENCES runs (run_id),  -- the run that issued the certificate
+    certificate_id TEXT NOT NULL REFERENCES certificates (certificate_id),
+    action         TEXT NOT NULL
+        CHECK (action IN ('suspended', 'expired', 'revoked', 'recertification_requested')),
+    reason         TEXT NOT NULL,
+    window_id      TEXT REFERENCES monitoring_windows (window_id),
+    detail_json    TEXT NOT NULL,
+    decided_by     TEXT NOT NULL,
+    recorded_at    TEXT NOT NULL,
+    PRIMARY KEY (certificate_id, action)
+);
+
 -- Append-only event log. hash = SHA-256 of the canonical JSON of
 -- {seq, run_id, event_type, payload, recorded_at, prev_hash}; the first event chains to 64 zeros.
 CREATE TABLE IF NOT EXISTS certification_audit.events (

@@ -23,3 +23,11 @@ CREATE TRIGGER IF NOT EXISTS certification_audit.events_append_only BEFORE UPDAT
 BEGIN SELECT RAISE(ABORT, 'certification_audit.events is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS certification_audit.events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'certification_audit.events is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS certification_audit.monitoring_windows_append_only BEFORE UPDATE ON monitoring_windows
+BEGIN SELECT RAISE(ABORT, 'certification_audit.monitoring_windows is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS certification_audit.monitoring_windows_no_delete BEFORE DELETE ON monitoring_windows
+BEGIN SELECT RAISE(ABORT, 'certification_audit.monitoring_windows is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS certification_audit.certificate_actions_append_only BEFORE UPDATE ON certificate_actions
+BEGIN SELECT RAISE(ABORT, 'certification_audit.certificate_actions is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS certification_audit.certificate_actions_no_delete BEFORE DELETE ON certificate_actions
+BEGIN SELECT RAISE(ABORT, 'certification_audit.certificate_actions is append-only'); END;

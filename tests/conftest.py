@@ -166,3 +166,35 @@ def register_model(model: Any, name: str) -> str:
             model, name="model", registered_model_name=name, skops_trusted_types=SKOPS_TRUSTED
         )
     return str(info.registered_model_version)
+
+
+def certify(pipeline: Any, spec_path: Path) -> str:
+    """A real certification through the library: every stage, both approvals, the certificate and the alias."""
+    status = pipeline.run_automated(str(spec_path), submitted_by="dana")
+    run_id = status["run"]["run_id"]
+    assert status["status"] == "awaiting_signoff", status["gate"]
+    for role, who in (("risk", "alice"), ("compliance", "bob")):
+        pipeline.signoff(
+            run_id, role=role, approver=who, decision="approve", comment="reviewed", channel="cli"
+        )
+    assert pipeline.finalize(run_id)["verdict"] == "certified"
+    return str(run_id)
+
+
+def drifting_windows(pipeline: Any, run_id: str, scenario: str, start: Any, **kw: Any) -> list[Any]:
+    """Two days of production for a certified run's model from the generator: the scenario's change on day two."""
+    from datetime import timedelta
+
+    from certification import postmarket
+    from certification.drift_stream import production_stream
+
+    certified = next(c for c in postmarket.certificates(pipeline.ledger) if c.run_id == run_id)
+    ctx = pipeline.open_context(run_id)
+    return list(
+        production_stream(
+            ctx.evaluation, ctx.model.estimator, features=ctx.features, protected=ctx.spec.protected_attributes,
+            label=ctx.spec.label.column, positive=ctx.spec.label.positive, scenario=scenario,
+            drift_columns=["age", "hours_per_week"], tilt=1.5, windows=2, rows_per_window=5000, start=start,
+            window=timedelta(days=1), model_name=certified.name, model_version=certified.registry[1], **kw,
+        )
+    )  # fmt: skip

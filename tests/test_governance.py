@@ -12,7 +12,7 @@ import yaml
 from certification import tracking
 from certification.cli import NOT_CERTIFIED, OK, main
 from certification.governance import check_aliases
-from certification.jsonutil import iso
+from certification.jsonutil import iso, utcnow
 from certification.pipeline import Pipeline
 from tests.conftest import register_model, spec_dict
 
@@ -57,6 +57,18 @@ def test_registry_check_finds_uncovered_aliases(
     assert f"covers models:/governed/{certified}" in borrowed.problem
 
     client.set_registered_model_alias("governed", "certified", certified)
-    pipeline.ledger.log(run_id, "certificate_suspended", {"certificate_id": certificate["certificate_id"]})
+    pipeline.ledger.record(
+        "certificate_actions",
+        {
+            "run_id": run_id,
+            "certificate_id": certificate["certificate_id"],
+            "action": "suspended",
+            "reason": "monitoring found drift",
+            "window_id": None,
+            "detail_json": {},
+            "decided_by": "monitoring",
+            "recorded_at": utcnow(),
+        },
+    )
     [suspended] = check_aliases(pipeline.ledger)
     assert "is suspended" in suspended.problem

@@ -16,7 +16,16 @@ from sqlalchemy import create_engine, make_url, text
 
 from certification.ledger import SCHEMA, Ledger
 
-TABLES = ("runs", "check_results", "decisions", "signoffs", "certificates", "events")
+TABLES = (
+    "runs",
+    "check_results",
+    "decisions",
+    "signoffs",
+    "certificates",
+    "monitoring_windows",
+    "certificate_actions",
+    "events",
+)
 GROUPS = {
     "pipeline": "certification_pipeline",
     "approver": "certification_approver",
@@ -34,6 +43,8 @@ INSERTS = {
     "decisions": "VALUES ('run-1', 'gate', 'passed', '[]', 'automated-gate', 't')",
     "signoffs": "VALUES ('run-1', 'risk', 'alice', 'approve', 'ok', 'cli', 'm', 'd', 's', 't')",
     "certificates": "VALUES ('crt-1', 'run-1', 't', 't', 'h', '{}')",
+    "monitoring_windows": "VALUES ('w-1', 'run-1', 'm', 'crt-0', 't', 't', 1, 0, 'ok', '[]', '{}', NULL, 't')",
+    "certificate_actions": "VALUES ('run-1', 'crt-0', 'suspended', 'r', NULL, '{}', 'monitoring', 't')",
     "events": "VALUES (1000, 'run-1', 'note', '{}', 't', 'p', 'h')",
 }
 
@@ -51,7 +62,7 @@ def _statement(operation: str, table: str) -> str:
 
 @pytest.fixture(scope="module")
 def roles_db(postgres_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """A ledger database holding one run, and one login user per group role (roles are cluster-wide)."""
+    """A ledger holding one run and its certificate, and one login user per group role (roles are cluster-wide)."""
     name = f"roles_{uuid.uuid4().hex[:8]}"
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -62,17 +73,23 @@ def roles_db(postgres_url: str) -> Iterator[tuple[str, dict[str, str]]]:
         ledger.init_schema()
     except Exception:  # another session created the group roles between our check and CREATE ROLE
         ledger.init_schema()
-    ledger.record(
-        "runs",
-        {
-            "run_id": "run-1",
+    for run_id in ("run-0", "run-1"):
+        row = {
             "created_at": "t",
             "origin": "cli",
             "submitted_by": "dana",
-            "spec_source": "spec.yaml",
+            "spec_source": "s",
             "overrides_json": {},
-        },
-    )
+        }
+        ledger.record("runs", {"run_id": run_id, **row})
+    certificate = {
+        "certificate_id": "crt-0",
+        "run_id": "run-0",
+        "issued_at": "t",
+        "expires_at": "t",
+        "sha256": "h",
+    }
+    ledger.record("certificates", {**certificate, "document_json": {}})
     ledger.engine.dispose()
     users = {role: f"cert_test_{role}_{uuid.uuid4().hex[:6]}" for role in GROUPS}
     with admin.connect() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import URL
@@ -44,3 +45,16 @@ def run_id_for(dag_id: str, dag_run_id: str) -> str:
 
 def run_id_from(context: Any) -> str:
     return run_id_for(context["dag"].dag_id, context["run_id"])
+
+
+def window_end(context: Any) -> datetime:
+    """The end of the window a monitoring run judges: the `window_end` param (replays, backfills), else the end of
+    the run's data interval, else when the run was due."""
+    given = context["params"].get("window_end")
+    if given:
+        moment = datetime.fromisoformat(given)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    for key in ("data_interval_end", "logical_date"):
+        if context.get(key) is not None:
+            return context[key]
+    return context["dag_run"].run_after
