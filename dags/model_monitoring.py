@@ -16,7 +16,7 @@ from certification_airflow.glue import pipeline, window_end
 from certification.config import settings
 from certification.watchlist import Entry, entries
 
-RECERTIFICATION = "{{ ti.xcom_pull(task_ids='recertification') }}"
+RECERTIFICATION = "{{{{ ti.xcom_pull(task_ids='recertification')['{}'] }}}}"
 
 
 def monitoring_dag(entry: Entry) -> DAG:
@@ -69,8 +69,8 @@ def monitoring_dag(entry: Entry) -> DAG:
         trigger = TriggerDagRunOperator(
             task_id="recertify",
             trigger_dag_id="model_certification",
-            trigger_run_id=RECERTIFICATION + "['dag_run_id']",
-            conf=RECERTIFICATION + "['conf']",
+            trigger_run_id=RECERTIFICATION.format("dag_run_id"),
+            conf=RECERTIFICATION.format("conf"),
             logical_date=None,
             skip_when_already_exists=True,
         )

@@ -6,6 +6,8 @@ In CI (CI=true) PostgreSQL must be reachable: the tests that need it fail rather
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +200,20 @@ def drifting_windows(pipeline: Any, run_id: str, scenario: str, start: Any, **kw
             window=timedelta(days=1), model_name=certified.name, model_version=certified.registry[1], **kw,
         )
     )  # fmt: skip
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    subprocess.run(["airflow", "db", "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
+    return env

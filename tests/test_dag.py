@@ -23,20 +23,6 @@ from certification.pipeline import Pipeline
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("airflow")
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    subprocess.run(["airflow", "db", "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
-    return env
-
-
 @pytest.fixture
 def registered(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, adult_files) -> Path:
     """The demo spec with a freshly registered model, a small attack budget and the ledger on PostgreSQL."""
