@@ -103,6 +103,9 @@ def monitoring_trend(
             ylabel="measure ÷ its threshold", ylim=(min(0.0, ax.get_ylim()[0]), max(1.5, ax.get_ylim()[1]))
         )
         ax.set_title(title)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+        import matplotlib.dates as mdates
+
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        ax.tick_params(axis="x", labelsize=7)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False, fontsize=8)
     return path

@@ -14,10 +14,12 @@ inputs; counts cover every row of a window, only Evidently's test sees a sample 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import pickle
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,6 +41,7 @@ WITHDRAWN = ("suspended", "expired", "revoked")
 RECERTIFY = "recertification_requested"
 GROUP_METRICS = ("selection_rate", "tpr", "fpr", "accuracy")
 MODEL_OVERRIDES = ("model_uri", "model_path", "model_sha256")
+BASELINE, BASELINE_EVENT = "monitoring-baseline.pkl", "monitoring_baseline"
 
 
 @dataclass(frozen=True)
@@ -110,11 +113,17 @@ def withdrawn(ledger: Ledger, certificate_id: str) -> str | None:
 
 
 def watch(pipeline: Pipeline, run_id: str) -> None:
-    """Put a freshly certified model on the watch list, which the monitoring DAG file turns into its DAG."""
+    """Snapshot the monitoring baseline and put the model on the watch list (the monitoring DAG file turns each
+    entry into a DAG)."""
     certified = next((c for c in certificates(pipeline.ledger) if c.run_id == run_id), None)
-    if certified is not None:
-        entry = watchlist.Entry(certified.name, certified.policy.schedule, certified.certificate_id, run_id)
-        watchlist.register(pipeline.settings.home, entry)
+    if certified is None:
+        return
+    try:  # now, while the data files are certainly the certified bytes; the first monitoring run retries
+        baseline(pipeline, certified)
+    except CertificationError as exc:
+        log.error("%s: no monitoring baseline yet: %s", run_id, exc)
+    entry = watchlist.Entry(certified.name, certified.policy.schedule, certified.certificate_id, run_id)
+    watchlist.register(pipeline.settings.home, entry)
 
 
 # -- judging a window ------------------------------------------------------------------------------------------
@@ -194,9 +203,29 @@ def _record(
     return row
 
 
-def baseline_profile(pipeline: Pipeline, certified: Certified) -> tuple[Profile, list[str], list[str]]:
-    """The certified evaluation set as the certified model scored it; returns it with the inputs' names (all,
-    then the numeric ones)."""
+def baseline(pipeline: Pipeline, certified: Certified) -> tuple[Profile, list[str], list[str]]:
+    """The certified evaluation set as the certified model scored it, with the model's inputs (all, then the
+    numeric ones). Snapshotted once, with its SHA-256 in the ledger, so monitoring outlives the rotation of the data
+    files the run read; a snapshot that changed since is refused."""
+    folder = pipeline.settings.run_dir(certified.run_id)
+    recorded = [e for e in pipeline.ledger.events(certified.run_id) if e["event_type"] == BASELINE_EVENT]
+    if recorded:
+        data = (folder / BASELINE).read_bytes() if (folder / BASELINE).exists() else b""
+        if hashlib.sha256(data).hexdigest() != json.loads(recorded[-1]["payload"])["sha256"]:
+            raise CertificationError(f"the monitoring baseline {folder / BASELINE} is missing or changed")
+        return pickle.loads(data)  # noqa: S301 - our own file, pinned by the ledger like a model file
+    snapshot = _score_baseline(pipeline, certified)
+    data = pickle.dumps(snapshot)
+    (folder / BASELINE).write_bytes(data)
+    pipeline.ledger.log(
+        certified.run_id,
+        BASELINE_EVENT,
+        {"file": BASELINE, "sha256": hashlib.sha256(data).hexdigest(), "rows": snapshot[0].rows},
+    )
+    return snapshot
+
+
+def _score_baseline(pipeline: Pipeline, certified: Certified) -> tuple[Profile, list[str], list[str]]:
     import pandas as pd
     from pandas.api.types import is_numeric_dtype
 
@@ -224,16 +253,16 @@ def judge_window(pipeline: Pipeline, certified: Certified, start: datetime, end:
         raise InputError(
             "monitoring.source", "no inference log: set it in the spec or in $CERTIFICATION_INFERENCE_LOG"
         )
-    baseline, features, numeric = baseline_profile(pipeline, certified)
+    reference, features, numeric = baseline(pipeline, certified)
     protected = certified.spec.protected_attributes
     try:
         chunks = inference_log.read_window(source, certified.name, start, end, features, protected, numeric)
-        window = monitoring.Profile(baseline.bins, protected, sample_size=policy.sample_size).read(chunks)
+        window = monitoring.Profile(reference.bins, protected, sample_size=policy.sample_size).read(chunks)
     except Exception as exc:  # an unreachable or malformed log is an error, never a quiet window
         raise CertificationError(f"cannot read the inference log {_safe(source)}: {exc}") from exc
-    comparison = monitoring.compare(baseline, window)
+    comparison = monitoring.compare(reference, window)
     enough = window.rows >= policy.min_rows
-    drift = monitoring.evidently_drift(baseline, window, features) if enough and features else None
+    drift = monitoring.evidently_drift(reference, window, features) if enough and features else None
     breaches = judge(comparison, drift, policy) if enough else []
     evidence = pipeline.settings.run_dir(certified.run_id) / "monitoring"
     evidence.mkdir(exist_ok=True)
@@ -353,7 +382,8 @@ def root_cause(
         + ", ".join(
             f"{f['feature']} (PSI {f['psi']:.3f}{', Evidently: drifted' if f['evidently_drifted'] else ''})"
             for f in features
-        ),
+        )
+        + ".",
         f"Scores: PSI {prediction['score_psi']:.3f}; positive rate {prediction['positive_rate']['value']:.3f} "
         f"vs {prediction['baseline_positive_rate']:.3f} certified.",
     ]
@@ -369,6 +399,7 @@ def root_cause(
                 f"{c['attribute']}={c['group']} {c['metric']} {c['baseline']:.3f} → {c['window']:.3f}"
                 for c in groups
             )
+            + "."
         )
     text.append(
         "Label/score relationship: "
@@ -376,7 +407,7 @@ def root_cause(
             "not measured (too few labelled rows per score bin)"
             if shift is None
             else f"{'changed' if relationship['changed'] else 'unchanged'} (label rate at equal scores moved by "
-            f"{shift:.3f} on average)"
+            f"{shift:.3f} on average)."
         )
     )
     return {
@@ -546,7 +577,14 @@ def timeline(ledger: Ledger, run_id: str) -> dict[str, Any] | None:
         for w in windows
         if w["status"] == "breach"
     ]
-    events += [(a["recorded_at"], name, a["reason"]) for name, a in done.items()]
+    breached = {w["window_id"]: w["window_end"] for w in windows if w["status"] == "breach"}
+    for name, a in done.items():
+        reason = a["reason"]
+        if a["window_id"] in breached:  # the breach is listed above: name it rather than repeat it
+            reason = f"because of the breach in the window ending {breached[a['window_id']]}"
+        if name == RECERTIFY:
+            reason = f"{CERTIFICATION_DAG} run {a['detail_json']['dag_run_id']} triggered, {reason}"
+        events.append((a["recorded_at"], name, reason))
     if successor:
         events.append(
             (

@@ -13,6 +13,7 @@ import yaml
 
 from certification import governance, inference_log, monitoring, postmarket, tracking, watchlist
 from certification.config import settings
+from certification.errors import CertificationError
 from certification.jsonutil import iso
 from certification.pipeline import Pipeline
 from tests.conftest import certify, drifting_windows
@@ -59,6 +60,8 @@ def test_certification_puts_the_model_on_the_watch_list(certified: dict[str, Any
     [entry] = watchlist.entries(pipeline.settings.home)
     assert (entry.model_name, entry.schedule, entry.run_id) == ("adult-income-classifier", "@daily", run_id)
     assert entry.dag_id == "monitor_adult-income-classifier"
+    [snapshot] = [e for e in pipeline.ledger.events(run_id) if e["event_type"] == postmarket.BASELINE_EVENT]
+    assert '"rows":16281' in snapshot["payload"]  # every row of the certified evaluation set
 
 
 def test_stable_day_raises_nothing_then_a_shift_suspends_and_a_replay_changes_nothing(
@@ -145,7 +148,13 @@ def test_a_fairness_regression_is_named_in_the_group_it_hit(certified: dict[str,
     """Judged without recording: the same baseline and thresholds, the women's labels turned on day two."""
     pipeline, run_id = certified["pipeline"], certified["run_id"]
     found = next(c for c in postmarket.certificates(pipeline.ledger) if c.run_id == run_id)
-    baseline, features, numeric = postmarket.baseline_profile(pipeline, found)
+    baseline, features, numeric = postmarket.baseline(pipeline, found)  # the snapshot taken at certification
+    snapshot = pipeline.settings.run_dir(run_id) / postmarket.BASELINE
+    original = snapshot.read_bytes()
+    snapshot.write_bytes(original[:-1] + b"!")
+    with pytest.raises(CertificationError, match="monitoring baseline .* changed"):
+        postmarket.baseline(pipeline, found)
+    snapshot.write_bytes(original)
     judged = []
     for day in (0, 1):
         chunks = inference_log.read_window(
