@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,24 @@ def write_compas_predictions(folder: Path) -> Path:
     spec = folder / "compas.yaml"
     shutil.copyfile(str(files("certification") / "specs" / "compas.yaml"), spec)
     return spec
+
+
+def production_days(
+    pipeline: Any, run_id: str, scenario: str, start: datetime, *, days: int = 2, rows: int = 5_000, **kw: Any
+) -> list[pd.DataFrame]:
+    """Days of production for a certified run's model from the drifting-stream generator, the change (if any) from
+    the middle day on: the certified evaluation population, scored by the certified model."""
+    from certification import postmarket
+    from certification.drift_stream import production_stream
+
+    certified = next(c for c in postmarket.certificates(pipeline.ledger) if c.run_id == run_id)
+    ctx = pipeline.open_context(run_id)
+    return list(
+        production_stream(
+            ctx.evaluation, ctx.model.estimator, features=ctx.features, protected=ctx.spec.protected_attributes,
+            label=ctx.spec.label.column, positive=ctx.spec.label.positive, scenario=scenario,  # type: ignore[arg-type]
+            drift_columns=["age", "hours_per_week"], tilt=1.5, windows=days, rows_per_window=rows, start=start,
+            window=timedelta(days=1), model_name=certified.name,
+            model_version=certified.registry[1] if certified.registry else "local", **kw,
+        )
+    )  # fmt: skip

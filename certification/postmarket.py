@@ -135,26 +135,36 @@ def monitor(
     airflow_run: str | None = None,
     now: str | None = None,
 ) -> dict[str, Any]:
-    """Judge the window of `name` ending at `window_end` (once; a replay returns what was recorded) and say what
-    has to happen to its certificate. Nothing is withdrawn here: see `withdraw` and `request_recertification`."""
+    """Judge the window of `name` ending at `window_end` under its newest standing certificate (once per
+    certificate: a replay returns what was recorded) and say what has to happen to the certificate. Nothing is
+    withdrawn here: see `withdraw` and `request_recertification`."""
     ledger = pipeline.ledger
     found = certificates(ledger, name)
     if not found:
         raise CertificationError(f"no certificate with a monitoring policy for model {name!r}")
     start = window_end - timedelta(hours=found[0].policy.window_hours)
-    window_id = f"{name}/{iso(start)}/{iso(window_end)}"
-    recorded = ledger.query("SELECT * FROM {s}.monitoring_windows WHERE window_id = :w", w=window_id)
-    replayed = bool(recorded)
-    if recorded:
-        window = _decoded(recorded[0])
+    span = f"{iso(start)}/{iso(window_end)}"
+    standing = next((c for c in found if withdrawn(ledger, c.certificate_id) is None), None)
+    # once withdrawn, a replay still finishes what the window started (e.g. after a crash before the alias)
+    recorded = ledger.query(
+        "SELECT * FROM {s}.monitoring_windows WHERE model_name = :n AND window_start = :a AND window_end = :b "
+        "ORDER BY recorded_at DESC",
+        n=name,
+        a=iso(start),
+        b=iso(window_end),
+    )
+    mine = [w for w in recorded if standing is None or w["certificate_id"] == standing.certificate_id]
+    if mine:
+        window = _decoded(mine[0])
         certified = next(c for c in found if c.certificate_id == window["certificate_id"])
+    elif standing is None:
+        return {"model_name": name, "window_id": f"{name}/{span}", "status": "no_active_certificate"}
     else:
-        standing = [c for c in found if withdrawn(ledger, c.certificate_id) is None]
-        if not standing:
-            return {"model_name": name, "window_id": window_id, "status": "no_active_certificate"}
-        certified = standing[0]
-        window = _record(pipeline, certified, window_id, start, window_end, airflow_run)
-    return {**_outcome(certified, window, now or utcnow()), "replayed": replayed}
+        certified = standing
+        window = _record(
+            pipeline, certified, f"{certified.certificate_id}/{span}", start, window_end, airflow_run
+        )
+    return {**_outcome(certified, window, now or utcnow()), "replayed": bool(mine)}
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

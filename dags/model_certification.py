@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from certification_airflow.glue import pipeline, run_id_from
+from certification_airflow.glue import pipeline, run_id_from, submitter
 from certification_airflow.operators import RoleSignoffOperator
 
 OPTIONAL = ["null", "string"]
@@ -65,7 +65,7 @@ def model_certification() -> None:
                 params["spec_path"],
                 overrides,
                 origin="airflow",
-                submitted_by=dag_run.triggering_user_name or "unknown",
+                submitted_by=submitter(dag_run, params),
                 run_id=run_id_from(context),
                 airflow_run=context["run_id"],
             )

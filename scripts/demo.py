@@ -5,7 +5,11 @@
 3. The model owner `dana` triggers the DAG through the REST API, exactly as the UI's trigger form does.
 4. The approvers `alice` (risk) and `bob` (compliance) answer their Required Actions through the REST API that
    the Airflow UI uses; each answer lands in the ledger under their authenticated identity.
-5. Prints the verdict and the certificate path, verifies the ledger, and stops Airflow.
+5. Post-market monitoring: the drifting-stream generator writes two days of production to the inference log (a
+   stable day, then a sudden shift in age and hours); the model's generated monitor DAG judges each day. The shift
+   suspends the certificate, takes the `certified` alias off and triggers model_certification, which the approvers
+   answer again.
+6. Prints the verdicts and the certificate paths, verifies the ledger, and stops Airflow.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ DAG_ID = "model_certification"
 APPROVERS = {"risk": "alice", "compliance": "bob"}
 SUBMITTER = "dana"
 READING_SECONDS = 10
+DAY = timedelta(days=1)
 
 
 def free_port() -> int:
@@ -92,6 +97,7 @@ def environment(home: Path, port: int) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        "CERTIFICATION_INFERENCE_LOG": str(home / "inference-log"),
     }
 
 
@@ -112,6 +118,81 @@ def stop_airflow(airflow: subprocess.Popen[bytes]) -> None:
         os.killpg(airflow.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(airflow.pid, signal.SIGKILL)  # children that outlived the parent
+
+
+def finish_with_signoffs(api: Api, run_id: str, timeout: float = 1200) -> str:
+    """Wait for a certification DAG run, approving each role's Required Action as its approver."""
+    answered: set[str] = set()
+
+    def finished() -> str | None:
+        approve_pending(api, run_id, answered)
+        state = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", "admin")["state"]
+        return state if state in {"success", "failed"} else None
+
+    return str(wait_for(f"the DAG run {run_id} to finish", finished, timeout, interval=3))
+
+
+def run_monitoring(api: Api, dag_id: str, window_end: datetime) -> str:
+    """Trigger the model's monitor DAG for the day ending at window_end (the scheduler would at midnight)."""
+    run = api.call(
+        "POST",
+        f"/api/v2/dags/{dag_id}/dagRuns",
+        "admin",
+        {"logical_date": None, "conf": {"window_end": window_end.isoformat()}},
+    )
+
+    def finished() -> str | None:
+        state = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}", "admin")["state"]
+        return state if state in {"success", "failed"} else None
+
+    return str(wait_for(f"{dag_id} to finish", finished, 600, interval=3))
+
+
+def monitor(api: Api, home: Path, run_id: str) -> str | None:
+    """Step 5: two days of production judged by the model's monitor DAG; returns the re-certification's DAG run."""
+    import shutil
+
+    from certification import demo, inference_log, postmarket, tracking, watchlist
+    from certification.jsonutil import iso
+    from certification.pipeline import Pipeline
+
+    pipeline = Pipeline()
+    certified = next(c for c in postmarket.certificates(pipeline.ledger) if c.run_id == run_id)
+    print(
+        "5/6 post-market monitoring: the generator writes a stable day, then a sudden shift in age and hours ..."
+    )
+    log = home / "inference-log"
+    shutil.rmtree(log, ignore_errors=True)  # an earlier demo's production
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - 2 * DAY
+    for day, frame in enumerate(demo.production_days(pipeline, certified.run_id, "sudden", start)):
+        inference_log.write_parquet(frame, log, f"day{day}")
+    [entry] = [e for e in watchlist.entries(home) if e.model_name == certified.name]
+    wait_for(f"the DAG {entry.dag_id}", lambda: api.call("GET", f"/api/v2/dags/{entry.dag_id}", "admin"), 180)
+    api.call("PATCH", f"/api/v2/dags/{entry.dag_id}", "admin", {"is_paused": False})
+    for day in (1, 2):
+        state = run_monitoring(api, entry.dag_id, start + day * DAY)
+        [window] = pipeline.ledger.query(
+            "SELECT * FROM {s}.monitoring_windows WHERE certificate_id = :c AND window_end = :e",
+            c=certified.certificate_id,
+            e=iso(start + day * DAY),
+        )
+        print(
+            f"    day {day} ({entry.dag_id}: {state}): {window['status']} on {window['rows_seen']} requests"
+        )
+        for breach in json.loads(window["breaches_json"]):
+            print(f"      {breach}")
+        print(f"      root cause: {json.loads(window['summary_json'])['text']}")
+    done = postmarket.actions(pipeline.ledger, certified.certificate_id)
+    alias = tracking.certified_version(pipeline.settings, certified.name)
+    print(
+        f"    certificate {certified.certificate_id}: {', '.join(done) or 'untouched'}; `certified` alias: {alias}"
+    )
+    if postmarket.RECERTIFY not in done:
+        return None
+    recertification = str(done[postmarket.RECERTIFY]["detail_json"]["dag_run_id"])
+    print(f"    re-certification {recertification} runs the same spec; the approvers answer again ...")
+    print(f"    re-certification finished: {finish_with_signoffs(api, recertification)}")
+    return recertification
 
 
 def approve_pending(api: Api, run_id: str, answered: set[str]) -> None:
@@ -149,15 +230,18 @@ def main() -> int:
     env = environment(home, port)
     os.environ.update({k: env[k] for k in ("CERTIFICATION_HOME", "MLFLOW_TRACKING_URI")})
 
+    sys.path.insert(0, str(REPO / "plugins"))
+    from certification_airflow.glue import run_id_for
+
     from certification import demo
     from certification.config import settings
     from certification.pipeline import Pipeline
 
-    print("1/5 training a model on UCI Adult and registering it in MLflow as 'candidate' ...")
+    print("1/6 training a model on UCI Adult and registering it in MLflow as 'candidate' ...")
     spec = demo.prepare(settings())
     print(f"    spec: {spec}")
 
-    print(f"2/5 starting Airflow (standalone) on http://127.0.0.1:{port} ...")
+    print(f"2/6 starting Airflow (standalone) on http://127.0.0.1:{port} ...")
     airflow = start_airflow(home, env)
     api = Api(f"http://127.0.0.1:{port}")
     try:
@@ -167,7 +251,7 @@ def main() -> int:
         wait_for("the DAG to be parsed", lambda: api.call("GET", f"/api/v2/dags/{DAG_ID}", "admin"), 180)
         api.call("PATCH", f"/api/v2/dags/{DAG_ID}", "admin", {"is_paused": False})
 
-        print(f"3/5 '{SUBMITTER}' triggers {DAG_ID} (the UI's trigger form posts the same request) ...")
+        print(f"3/6 '{SUBMITTER}' triggers {DAG_ID} (the UI's trigger form posts the same request) ...")
         run = api.call(
             "POST",
             f"/api/v2/dags/{DAG_ID}/dagRuns",
@@ -177,23 +261,14 @@ def main() -> int:
         run_id = run["dag_run_id"]
         print(f"    DAG run: {run_id}")
 
-        print("4/5 waiting for the automated stages, then signing off as each approver ...")
-        answered: set[str] = set()
-
-        def finished() -> str | None:
-            approve_pending(api, run_id, answered)
-            state = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", "admin")["state"]
-            return state if state in {"success", "failed"} else None
-
-        dag_state = wait_for("the DAG run to finish", finished, 1200, interval=3)
-        print(f"    DAG run finished: {dag_state}")
+        print("4/6 waiting for the automated stages, then signing off as each approver ...")
+        print(f"    DAG run finished: {finish_with_signoffs(api, run_id)}")
+        certified = Pipeline().status(run_id_for(DAG_ID, run_id))["status"] == "certified"
+        recertification = monitor(api, home, run_id_for(DAG_ID, run_id)) if certified else None
     finally:
         stop_airflow(airflow)
 
-    print("5/5 reading the decision from the audit ledger ...")
-    sys.path.insert(0, str(REPO / "plugins"))
-    from certification_airflow.glue import run_id_for
-
+    print("6/6 reading the decisions from the audit ledger ...")
     pipeline = Pipeline()
     status = pipeline.status(run_id_for(DAG_ID, run_id))
     report = pipeline.ledger.verify()
@@ -204,14 +279,29 @@ def main() -> int:
         print(
             f"    sign-off {signoff['role']}: {signoff['decision']} by {signoff['approver']} via {signoff['channel']}"
         )
+    monitoring = status["monitoring"] or {}
+    print(f"    certificate state: {monitoring.get('state')}")
+    for event in monitoring.get("events", []):
+        print(f"      {event['at']}  {event['kind']}: {event['text'][:160]}")
+    renewed = pipeline.status(run_id_for(DAG_ID, recertification)) if recertification else None
+    if renewed:
+        print(f"    re-certification run {renewed['run']['run_id']}: {renewed['status']}")
     print(
         f"    ledger: {report.events} events, {'intact' if report.ok else 'TAMPERED'} ({pipeline.ledger.safe_url})"
     )
     print(f"verdict: {status['status']}")
     print(f"certificate: {status['documents'].get('certificate.json', '(none)')}")
+    print(
+        f"certificate page (with its monitoring timeline): {status['documents'].get('certificate.html', '(none)')}"
+    )
     print(f"report: {status['documents'].get('report.html', '(none)')}")
+    if renewed:
+        print(
+            f"re-certification: {renewed['status']}, {renewed['documents'].get('certificate.html', '(none)')}"
+        )
     print(f"demo wall time: {time.monotonic() - started:.0f}s")
-    return 0 if status["status"] == "certified" and report.ok else 1
+    monitored = renewed is not None and renewed["status"] == "certified"
+    return 0 if status["status"] == "certified" and monitored and report.ok else 1
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS certification_audit.certificates (
     document_json  TEXT NOT NULL
 );
 
--- Post-market monitoring: one row per judged production window of a model (a replayed window is the same row).
+-- Post-market monitoring: one row per production window judged under a certificate (a replay is the same row).
 CREATE TABLE IF NOT EXISTS certification_audit.monitoring_windows (
     window_id      TEXT PRIMARY KEY,
     run_id         TEXT NOT NULL REFERENCES runs (run_id),  -- the run that issued the certificate
@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS certification_audit.monitoring_windows (
     summary_json   TEXT NOT NULL,
     airflow_run    TEXT,
     recorded_at    TEXT NOT NULL,
-    UNIQUE (model_name, window_start, window_end)
+    UNIQUE (certificate_id, window_start, window_end)
 );
 
 -- What happened to a certificate after issue; each action at most once per certificate, so replays add nothing.

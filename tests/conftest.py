@@ -183,25 +183,6 @@ def certify(pipeline: Any, spec_path: Path) -> str:
     return str(run_id)
 
 
-def drifting_windows(pipeline: Any, run_id: str, scenario: str, start: Any, **kw: Any) -> list[Any]:
-    """Two days of production for a certified run's model from the generator: the scenario's change on day two."""
-    from datetime import timedelta
-
-    from certification import postmarket
-    from certification.drift_stream import production_stream
-
-    certified = next(c for c in postmarket.certificates(pipeline.ledger) if c.run_id == run_id)
-    ctx = pipeline.open_context(run_id)
-    return list(
-        production_stream(
-            ctx.evaluation, ctx.model.estimator, features=ctx.features, protected=ctx.spec.protected_attributes,
-            label=ctx.spec.label.column, positive=ctx.spec.label.positive, scenario=scenario,
-            drift_columns=["age", "hours_per_week"], tilt=1.5, windows=2, rows_per_window=5000, start=start,
-            window=timedelta(days=1), model_name=certified.name, model_version=certified.registry[1], **kw,
-        )
-    )  # fmt: skip
-
-
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -22,7 +22,7 @@ import yaml
 from certification import inference_log, postmarket, tracking
 from certification.config import settings
 from certification.pipeline import Pipeline
-from tests.conftest import certify, drifting_windows
+from tests.conftest import certify
 
 START = datetime(2027, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -98,7 +98,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
 
     inference_log.init_schema(postgres_url)
     ctx = pipeline.open_context(run_id)
-    for frame in drifting_windows(pipeline, run_id, "sudden", START):
+    for frame in demo.production_days(pipeline, run_id, "sudden", START):
         inference_log.write_postgres(frame, postgres_url, ctx.features, ctx.spec.protected_attributes)
 
     airflow(airflow_home, "dags", "reserialize", log=tmp_path / "reserialize.log")
@@ -166,9 +166,9 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
     airflow(unused_default, "tasks", "test", "model_certification", "validate_spec", triggered["run_id"],
             log=tmp_path / "validate.log")  # fmt: skip
     [successor] = pipeline.ledger.query(
-        "SELECT run_id, spec_source FROM {s}.runs WHERE airflow_run = :a", a=triggered["run_id"]
+        "SELECT run_id, spec_source, submitted_by FROM {s}.runs WHERE airflow_run = :a", a=triggered["run_id"]
     )
-    assert successor["spec_source"] == str(spec_path)
+    assert (successor["spec_source"], successor["submitted_by"]) == (str(spec_path), "monitoring")
     history = pipeline.status(run_id)["monitoring"]
     assert history["state"] == "suspended" and history["successor"]["run_id"] == successor["run_id"]
     page = (pipeline.settings.run_dir(run_id) / "certificate.html").read_text()

@@ -16,7 +16,7 @@ from certification.config import settings
 from certification.errors import CertificationError
 from certification.jsonutil import iso
 from certification.pipeline import Pipeline
-from tests.conftest import certify, drifting_windows
+from tests.conftest import certify
 
 START = datetime(2027, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -44,7 +44,9 @@ def certified(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pipeline = Pipeline()
     run_id = certify(pipeline, spec_path)
     for scenario in ("sudden", "fairness_regression"):
-        frames = drifting_windows(pipeline, run_id, scenario, START, group=("sex", "Female"), flip_share=0.4)
+        frames = demo.production_days(
+            pipeline, run_id, scenario, START, group=("sex", "Female"), flip_share=0.4
+        )
         for day, frame in enumerate(frames):
             inference_log.write_parquet(frame, state / "log" / scenario, f"day{day}")
     yield {"pipeline": pipeline, "run_id": run_id, "log": state / "log", "spec": spec_path}

@@ -58,3 +58,14 @@ def window_end(context: Any) -> datetime:
         if context.get(key) is not None:
             return context[key]
     return context["dag_run"].run_after
+
+
+MONITORING_IDENTITY = "monitoring"
+
+
+def submitter(dag_run: Any, params: Any) -> str:
+    """Who submits a certification run: the authenticated user who triggered it; a run triggered by a monitoring
+    DAG (no user) is submitted by the monitoring service identity, which the responsibility matrix must list."""
+    if dag_run.triggering_user_name:
+        return str(dag_run.triggering_user_name)
+    return MONITORING_IDENTITY if params.get("recertifies") else "unknown"
