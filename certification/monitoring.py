@@ -87,11 +87,15 @@ class Profile:
     sample: pd.DataFrame | None = None
     _keys: np.ndarray = field(default_factory=lambda: np.empty(0))
 
+    def __post_init__(self) -> None:
+        for column, bins in self.bins.items():  # an empty window still has (zero) counts for every bin
+            self.features.setdefault(column, np.zeros(len(bins.labels), dtype=np.int64))
+
     def update(self, chunk: pd.DataFrame) -> Profile:
         rng = np.random.default_rng([self.seed, self.rows])
         self.rows += len(chunk)
         for column, bins in self.bins.items():
-            self.features[column] = self.features.get(column, 0) + bins.count(chunk[column])
+            self.features[column] = self.features[column] + bins.count(chunk[column])
         score = chunk["score"].to_numpy(dtype=float)
         self.scores += np.histogram(score[~np.isnan(score)], SCORE_EDGES)[0]
         self.positives += int(chunk["prediction"].sum())

@@ -270,10 +270,18 @@ def judge_window(pipeline: Pipeline, certified: Certified, start: datetime, end:
         window = monitoring.Profile(reference.bins, protected, sample_size=policy.sample_size).read(chunks)
     except Exception as exc:  # an unreachable or malformed log is an error, never a quiet window
         raise CertificationError(f"cannot read the inference log {_safe(source)}: {exc}") from exc
+    if window.rows < policy.min_rows:  # too few to judge either way: recorded as such, never as a pass
+        text = f"{window.rows} requests logged in the window, fewer than the {policy.min_rows} needed: not judged."
+        return {
+            "rows_seen": window.rows,
+            "labelled_rows": window.labelled,
+            "status": "insufficient_data",
+            "breaches_json": [],
+            "summary_json": {"text": text},
+        }
     comparison = monitoring.compare(reference, window)
-    enough = window.rows >= policy.min_rows
-    drift = monitoring.evidently_drift(reference, window, features) if enough and features else None
-    breaches = judge(comparison, drift, policy) if enough else []
+    drift = monitoring.evidently_drift(reference, window, features) if features else None
+    breaches = judge(comparison, drift, policy)
     evidence = pipeline.settings.run_dir(certified.run_id) / "monitoring"
     evidence.mkdir(exist_ok=True)
     path = evidence / f"{iso(end).replace(':', '')}.json"
@@ -281,7 +289,7 @@ def judge_window(pipeline: Pipeline, certified: Certified, start: datetime, end:
     return {
         "rows_seen": window.rows,
         "labelled_rows": window.labelled,
-        "status": "breach" if breaches else ("ok" if enough else "insufficient_data"),
+        "status": "breach" if breaches else "ok",
         "breaches_json": breaches,
         "summary_json": {**root_cause(comparison, drift, policy), "evidence": str(path)},
     }
@@ -655,8 +663,15 @@ def trend(pipeline: Pipeline, run_id: str) -> Path | None:
 
 
 def publish(pipeline: Pipeline, run_id: str) -> list[Path]:
-    """Redraw the trend and rewrite the run's documents, so the certificate's page shows its monitoring timeline."""
+    """Redraw the trend and rewrite the run's documents, so the certificate's page shows its monitoring timeline;
+    log them with each window's comparison to the certification's MLflow run."""
     from certification import report
 
-    trend(pipeline, run_id)
-    return report.write_documents(pipeline.settings.run_dir(run_id), pipeline.status(run_id))
+    plot = trend(pipeline, run_id)
+    folder = pipeline.settings.run_dir(run_id)
+    paths = report.write_documents(folder, pipeline.status(run_id))
+    mlflow_run_id = (pipeline.ledger.run(run_id) or {}).get("mlflow_run_id")
+    if mlflow_run_id:  # the evidence next to the certification's own, in its MLflow run
+        evidence = [*paths, *([plot] if plot else []), *sorted((folder / "monitoring").glob("*.json"))]
+        tracking.log_artifacts(pipeline.settings, mlflow_run_id, evidence, "monitoring")
+    return paths

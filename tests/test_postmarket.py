@@ -75,6 +75,9 @@ def test_stable_day_raises_nothing_then_a_shift_suspends_and_a_replay_changes_no
     version = tracking.certified_version(pipeline.settings, name)
     assert version is not None
 
+    empty = postmarket.monitor(pipeline, name, START)  # the day before production started
+    assert (empty["status"], empty["rows"], empty["withdraw"]) == ("insufficient_data", 0, None)
+    assert "not judged" in empty["summary"]
     stable = postmarket.monitor(pipeline, name, START + DAY)
     assert stable["status"] == "ok" and stable["breaches"] == [] and stable["rows"] == 5000
     assert stable["withdraw"] is None and stable["recertify"] is None
@@ -142,8 +145,12 @@ def test_stable_day_raises_nothing_then_a_shift_suspends_and_a_replay_changes_no
     assert "Post-market monitoring" in page and "recertification-requested" in page
     assert "suspended" in page and "age PSI" in page
     assert (pipeline.settings.run_dir(run_id) / postmarket.TREND).exists()
+    mlflow_run_id = pipeline.ledger.run(run_id)["mlflow_run_id"]
+    logged = {f.path for f in tracking.client(pipeline.settings).list_artifacts(mlflow_run_id, "monitoring")}
+    assert {"monitoring/certificate.html", f"monitoring/{postmarket.TREND}"} <= logged and len(logged) == 7
     history = pipeline.status(run_id)["monitoring"]
-    assert history["state"] == "suspended" and [w["status"] for w in history["windows"]] == ["ok", "breach"]
+    statuses = [w["status"] for w in history["windows"]]
+    assert history["state"] == "suspended" and statuses == ["insufficient_data", "ok", "breach"]
 
 
 def test_a_fairness_regression_is_named_in_the_group_it_hit(certified: dict[str, Any]) -> None:
