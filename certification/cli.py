@@ -128,6 +128,31 @@ def cmd_registry_check(args: argparse.Namespace) -> int:
     return OK if not findings else NOT_CERTIFIED
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """One monitoring window without a scheduler: the same steps as the monitor DAG, except that re-certification
+    is requested in the ledger and left to `certify run` (only Airflow can trigger the DAG)."""
+    from datetime import UTC, datetime
+
+    from certification import postmarket
+
+    pipeline = _pipeline(args)
+    end = datetime.fromisoformat(args.window_end) if args.window_end else datetime.now(UTC)
+    outcome = postmarket.monitor(pipeline, args.model, end if end.tzinfo else end.replace(tzinfo=UTC))
+    done = postmarket.withdraw(pipeline, outcome)
+    request = postmarket.request_recertification(pipeline, outcome)
+    if "run_id" in outcome:
+        postmarket.publish(pipeline, outcome["run_id"])
+    lines = [f"{outcome['window_id']}: {outcome['status']}", *(f"  {b}" for b in outcome.get("breaches", []))]
+    lines += [f"  {outcome['summary']}"] if "summary" in outcome else []
+    lines += [f"  done: {', '.join(done)}"] if done else []
+    if request:
+        lines.append(
+            f"  re-certification requested ({request['reason'][:100]}): certify run {request['conf']['spec_path']}"
+        )
+    _print({**outcome, "done": done}, args.json, lines)
+    return NOT_CERTIFIED if outcome.get("withdraw") or outcome["status"] == "no_active_certificate" else OK
+
+
 def cmd_ledger_init(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     pipeline.ledger.init_schema()
@@ -171,6 +196,11 @@ def parser() -> argparse.ArgumentParser:
     registry.add_subparsers(dest="registry", required=True).add_parser(
         "check", help="find `certified` aliases without a valid, unexpired, unsuspended certificate"
     ).set_defaults(handler=cmd_registry_check)
+
+    monitor = commands.add_parser("monitor", help="judge one production window of a certified model")
+    monitor.add_argument("model", help="the model's name in the inference log (its registry name by default)")
+    monitor.add_argument("--window-end", help="ISO 8601; default: now")
+    monitor.set_defaults(handler=cmd_monitor)
 
     ledger = commands.add_parser("ledger", help="ledger administration").add_subparsers(
         dest="ledger", required=True

@@ -583,12 +583,12 @@ def timeline(ledger: Ledger, run_id: str) -> dict[str, Any] | None:
     successor = None
     if RECERTIFY in done:
         runs = ledger.query(
-            "SELECT run_id FROM {s}.runs WHERE airflow_run = :a",
+            "SELECT run_id, created_at, submitted_by FROM {s}.runs WHERE airflow_run = :a",
             a=done[RECERTIFY]["detail_json"]["dag_run_id"],
         )
         if runs:
             final = [d for d in ledger.rows("decisions", runs[0]["run_id"]) if d["kind"] == "final"]
-            successor = {"run_id": runs[0]["run_id"], "verdict": final[0]["verdict"] if final else "running"}
+            successor = {**runs[0], "verdict": final[0]["verdict"] if final else "running"}
     events = [(certificate["issued_at"], "issued", f"certificate {certificate['certificate_id']} issued")]
     events += [
         (w["recorded_at"], "breach", f"window ending {w['window_end']}: " + "; ".join(w["breaches_json"]))
@@ -604,13 +604,8 @@ def timeline(ledger: Ledger, run_id: str) -> dict[str, Any] | None:
             reason = f"{CERTIFICATION_DAG} run {a['detail_json']['dag_run_id']} triggered, {reason}"
         events.append((a["recorded_at"], name, reason))
     if successor:
-        events.append(
-            (
-                done[RECERTIFY]["recorded_at"],
-                "recertification",
-                f"run {successor['run_id']}: {successor['verdict']}",
-            )
-        )
+        text = f"run {successor['run_id']} started (submitted by {successor['submitted_by']}): {successor['verdict']}"
+        events.append((successor["created_at"], "recertification", text))
     return {
         "certificate_id": certificate["certificate_id"],
         "state": next((a for a in done if a in WITHDRAWN), None)

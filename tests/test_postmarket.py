@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from certification import governance, inference_log, monitoring, postmarket, tracking, watchlist
+from certification.cli import NOT_CERTIFIED, main
 from certification.config import settings
 from certification.errors import CertificationError
 from certification.jsonutil import iso
@@ -132,6 +133,10 @@ def test_stable_day_raises_nothing_then_a_shift_suspends_and_a_replay_changes_no
     assert again["replayed"] and again["breaches"] == shifted["breaches"]
     assert postmarket.alerts(pipeline, again) == [] and postmarket.withdraw(pipeline, again) == []
     assert postmarket.request_recertification(pipeline, again) == request  # the same, fixed DAG run id
+    assert _events(pipeline) == events
+    assert (
+        main(["monitor", name, "--window-end", (START + 2 * DAY).isoformat()]) == NOT_CERTIFIED
+    )  # the CLI path
     assert _events(pipeline) == events
 
     # a suspended certificate is no longer watched, and change control agrees
