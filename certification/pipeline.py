@@ -328,6 +328,9 @@ class Pipeline:
         if final["verdict"] == "certified":
             self._promote(run_id)
             postmarket.watch(self, run_id)
+        replaced = postmarket.predecessor(self.ledger, run_id)
+        if replaced:  # the replaced certificate's page shows how its re-certification ended
+            postmarket.publish(self, replaced)
         return final
 
     def _publish(self, run_id: str, verdict: str) -> None:

@@ -617,6 +617,19 @@ def timeline(ledger: Ledger, run_id: str) -> dict[str, Any] | None:
     }
 
 
+def predecessor(ledger: Ledger, run_id: str) -> str | None:
+    """The run whose certificate this run was started to replace (by its fixed Airflow run id), if any."""
+    run = ledger.run(run_id)
+    if not run or not run["airflow_run"]:
+        return None
+    for row in ledger.query(
+        "SELECT run_id, detail_json FROM {s}.certificate_actions WHERE action = :a", a=RECERTIFY
+    ):
+        if json.loads(row["detail_json"]).get("dag_run_id") == run["airflow_run"]:
+            return str(row["run_id"])
+    return None
+
+
 TREND = "monitoring-trend.png"
 
 

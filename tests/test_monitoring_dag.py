@@ -169,6 +169,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
         "SELECT run_id, spec_source, submitted_by FROM {s}.runs WHERE airflow_run = :a", a=triggered["run_id"]
     )
     assert (successor["spec_source"], successor["submitted_by"]) == (str(spec_path), "monitoring")
+    assert postmarket.predecessor(pipeline.ledger, successor["run_id"]) == run_id
     history = pipeline.status(run_id)["monitoring"]
     assert history["state"] == "suspended" and history["successor"]["run_id"] == successor["run_id"]
     page = (pipeline.settings.run_dir(run_id) / "certificate.html").read_text()
