@@ -50,6 +50,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     elif status["final"]:
         lines += [f"reason: {reason}" for reason in status["final"]["reasons_json"]]
+    if args.junit:
+        from pathlib import Path
+
+        from certification.report import junit_xml
+
+        Path(args.junit).write_text(junit_xml(status), encoding="utf-8")
     _print(status, args.json, lines)
     return _exit_for(status["status"])
 
@@ -173,6 +179,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--model-uri"), run.add_argument("--model-path"), run.add_argument("--model-sha256")
     run.add_argument("--train"), run.add_argument("--evaluation")
     run.add_argument("--submitted-by", default=os.environ.get("CERTIFY_USER") or getpass.getuser())
+    run.add_argument("--junit", metavar="FILE", help="also write the checks as JUnit XML (for CI gates)")
     run.set_defaults(handler=cmd_run)
 
     signoff = commands.add_parser("signoff", help="approve or reject a run for one role")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -24,10 +25,18 @@ def _signoff(capsys, decision: str, run_id: str, role: str, who: str) -> tuple[i
     )
 
 
-def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys) -> None:
-    code, status = certify(capsys, "run", str(write_spec()), "--submitted-by", "dana")
+def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, tmp_path: Path) -> None:
+    junit = tmp_path / "checks.xml"
+    code, status = certify(capsys, "run", str(write_spec()), "--submitted-by", "dana", "--junit", str(junit))
     assert code == OK and status["status"] == "awaiting_signoff", status.get("gate")
     run_id = status["run"]["run_id"]
+    suites = ElementTree.parse(junit).getroot()  # a CI system reads the same numbers as the ledger holds
+    cases = {case.get("name"): case for case in suites.iter("testcase")}
+    assert set(cases) == {r["check_id"] for r in status["results"]} and suites.get("tests") == str(len(cases))
+    for result in status["results"]:
+        kind = {"fail": "failure", "error": "error", "not_applicable": "skipped"}.get(result["status"])
+        assert [child.tag for child in cases[result["check_id"]]] == [kind or "system-out"]
+    assert {s.get("name") for s in suites.iter("testsuite")} == {r["stage"] for r in status["results"]}
     assert {r["check_id"] for r in status["results"]} == {
         "data.provenance",
         "data.schema",
