@@ -311,6 +311,14 @@ class FairnessPolicy(_Strict):
 
 
 class CompliancePolicy(_Strict):
+    personal_data_min_share: Fraction = Field(
+        0.01,
+        description="Share of a column's values that must look like direct identifiers for it to be flagged",
+    )
+    personal_data_allowed: dict[str, Rationale] = Field(
+        default_factory=dict,
+        description="Column -> why it may hold direct identifiers (e.g. a pseudonymised key)",
+    )
     rationale: Rationale
 
 

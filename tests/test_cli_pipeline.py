@@ -68,6 +68,7 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, t
         "fairness.representation",
         "fairness.mitigation",
         "compliance.protected_inputs",
+        "compliance.personal_data",
     }
 
     assert _signoff(capsys, "approve", run_id, "risk", "dana")[0] == NOT_CERTIFIED  # own run
