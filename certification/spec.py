@@ -319,6 +319,19 @@ class CompliancePolicy(_Strict):
         default_factory=dict,
         description="Column -> why it may hold direct identifiers (e.g. a pseudonymised key)",
     )
+    approved_features: list[str] | None = Field(
+        None,
+        description="Inputs the data-protection review approved; any other model input fails (minimisation)",
+    )
+    consent_column: str | None = Field(None, description="Column recording each row's consent or legal basis")
+    consent_values: Annotated[
+        list[str | int | bool], Field(description="Values of consent_column that mean consent was given")
+    ] = [True, 1, "yes", "true", "y"]
+    timestamp_column: str | None = Field(None, description="Column with when each row was collected")
+    retention_days: Annotated[int | None, Field(ge=1, description="Rows older than this are overdue")] = None
+    max_noncompliant_share: Fraction = Field(
+        0.0, description="Share of rows without consent or past retention that is tolerated"
+    )
     rationale: Rationale
 
 
@@ -351,6 +364,19 @@ class Notify(_Strict):
     email: list[str] = Field(
         default_factory=list, description="Addresses mailed through Airflow's smtp_default"
     )
+
+
+class Documentation(_Strict):
+    """What a reader of the model card needs; every field must be filled in for high-risk use cases."""
+
+    intended_use: str = ""
+    out_of_scope_uses: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list, description="Accountable people or teams")
+    limitations: list[str] = Field(default_factory=list)
+    known_risks: list[str] = Field(default_factory=list)
+
+    def missing(self) -> list[str]:
+        return [name for name, value in self.model_dump().items() if not value or value == [""]]
 
 
 class MonitoringPolicy(_Strict):
@@ -411,6 +437,7 @@ class Spec(_Strict):
     training: Training | None = Field(None, description="How to refit the model, enabling cross-validation")
     checks: Checks
     approvals: Approvals
+    documentation: Documentation = Documentation()
     monitoring: MonitoringPolicy | None = Field(None, description="Post-market monitoring once certified")
 
     @property

@@ -69,6 +69,9 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, t
         "fairness.mitigation",
         "compliance.protected_inputs",
         "compliance.personal_data",
+        "compliance.data_minimisation",
+        "compliance.consent_retention",
+        "compliance.documentation",
     }
 
     assert _signoff(capsys, "approve", run_id, "risk", "dana")[0] == NOT_CERTIFIED  # own run
