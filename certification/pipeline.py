@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certification import postmarket, report, responsibilities, tracking
+from certification import bundle, postmarket, report, responsibilities, tracking
 from certification.checks import REGISTRY, STAGES, CheckResult, Status
 from certification.checks.base import blocks
 from certification.config import Settings, settings
@@ -23,6 +23,7 @@ from certification.ledger import Duplicate, Ledger
 from certification.spec import Spec, load_spec
 
 DECISIONS = ("approve", "reject")
+BUNDLE_EVENT = "evidence_bundle"
 
 
 def new_run_id() -> str:
@@ -334,15 +335,19 @@ class Pipeline:
         return final
 
     def _publish(self, run_id: str, verdict: str) -> None:
-        """Write the documents and close the MLflow run; repeated until it has succeeded once."""
-        folder = self.settings.run_dir(run_id)
-        if (folder / "report.html").exists():
+        """Write the documents and the evidence bundle and close the MLflow run; repeated until it has succeeded
+        once (the bundle's ledger event, written last, marks it done)."""
+        if any(e["event_type"] == BUNDLE_EVENT for e in self.ledger.events(run_id)):
             return
+        folder = self.settings.run_dir(run_id)
         run = self._run_row(run_id)
         paths = report.write_documents(folder, self.status(run_id))
+        archive, recorded = bundle.write(folder, run_id)
         if run["mlflow_run_id"]:
             tracking.log_artifacts(self.settings, run["mlflow_run_id"], paths, "certificate")
+            tracking.log_artifacts(self.settings, run["mlflow_run_id"], [archive], "bundle")
             tracking.finish(self.settings, run["mlflow_run_id"], verdict)
+        self.ledger.log(run_id, BUNDLE_EVENT, recorded)
 
     def _decide(self, run_id: str, signoff_closed: bool) -> dict[str, Any] | None:
         run = self._run_row(run_id)

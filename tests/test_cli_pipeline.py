@@ -3,7 +3,9 @@ audit verification, and bad input recorded as `error` runs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -83,6 +85,16 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, t
     code, status = _signoff(capsys, "approve", run_id, "compliance", "bob")
     assert code == OK and status["status"] == "certified"
 
+    # the evidence bundle: every file with its digest, the archive's own digest in the ledger
+    archive = Path(status["run_dir"]) / "evidence-bundle.zip"
+    [recorded] = [e for e in Pipeline().ledger.events(run_id) if e["event_type"] == "evidence_bundle"]
+    assert json.loads(recorded["payload"])["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    with zipfile.ZipFile(archive) as bundle:
+        manifest = json.loads(bundle.read("MANIFEST.json"))
+        names = {entry["path"] for entry in manifest["files"]}
+        assert {"certificate.json", "certificate.html", "report.html", "evaluation.json"} <= names
+        for entry in manifest["files"]:
+            assert hashlib.sha256(bundle.read(entry["path"])).hexdigest() == entry["sha256"]
     run = status["run"]
     for signoff in status["signoffs"]:  # bound to the exact inputs
         assert (signoff["model_sha256"], signoff["spec_sha256"]) == (run["model_sha256"], run["spec_sha256"])
