@@ -159,6 +159,38 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return NOT_CERTIFIED if outcome.get("withdraw") or outcome["status"] == "no_active_certificate" else OK
 
 
+def cmd_certificate_verify(args: argparse.Namespace) -> int:
+    """What a relying party checks: the issuer's signature, the validity period, the model bytes it names now, and
+    the ledger's record of the certificate (recorded, same digest, not withdrawn)."""
+    from pathlib import Path
+
+    from certification import postmarket, report, signing
+    from certification.jsonutil import utcnow
+
+    path = Path(args.certificate)
+    signature_path = Path(args.signature) if args.signature else path.with_name(signing.SIGNATURE_FILE)
+    try:
+        document, signature = (json.loads(p.read_text(encoding="utf-8")) for p in (path, signature_path))
+    except (OSError, ValueError) as exc:
+        raise InputError(str(path), f"cannot read the certificate or its signature: {exc}") from exc
+    pipeline = _pipeline(args)
+    problems = signing.verify(
+        document, signature, signing.trusted_key(pipeline.settings.home, args.public_key), utcnow()
+    )
+    recorded = pipeline.ledger.query(
+        "SELECT sha256 FROM {s}.certificates WHERE certificate_id = :c", c=document.get("certificate_id")
+    )
+    if not recorded:
+        problems.append("the ledger holds no such certificate")
+    elif recorded[0]["sha256"] != report.document_sha256(document):
+        problems.append("the ledger recorded another document under this certificate id")
+    elif withdrawn := postmarket.withdrawn(pipeline.ledger, str(document["certificate_id"])):
+        problems.append(f"the certificate is {withdrawn}")
+    lines = [f"{document.get('certificate_id')}: {'valid' if not problems else 'NOT VALID'}"]
+    _print({"valid": not problems, "problems": problems}, args.json, lines + [f"  {p}" for p in problems])
+    return OK if not problems else NOT_CERTIFIED
+
+
 def cmd_ledger_init(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     pipeline.ledger.init_schema()
@@ -203,6 +235,17 @@ def parser() -> argparse.ArgumentParser:
     registry.add_subparsers(dest="registry", required=True).add_parser(
         "check", help="find `certified` aliases without a valid, unexpired, unsuspended certificate"
     ).set_defaults(handler=cmd_registry_check)
+
+    certificate = commands.add_parser("certificate", help="certificates").add_subparsers(
+        dest="certificate_command", required=True
+    )
+    verify = certificate.add_parser("verify", help="signature, validity, model bytes and ledger record")
+    verify.add_argument("certificate", help="certificate.json")
+    verify.add_argument("--signature", help="default: certificate.sig.json next to it")
+    verify.add_argument(
+        "--public-key", help="the issuer's Ed25519 public key (PEM); default: this installation's"
+    )
+    verify.set_defaults(handler=cmd_certificate_verify)
 
     monitor = commands.add_parser("monitor", help="judge one production window of a certified model")
     monitor.add_argument("model", help="the model's name in the inference log (its registry name by default)")

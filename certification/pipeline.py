@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certification import bundle, postmarket, report, responsibilities, tracking
+from certification import bundle, postmarket, report, responsibilities, signing, tracking
 from certification.checks import REGISTRY, STAGES, CheckResult, Status
 from certification.checks.base import blocks
 from certification.config import Settings, settings
@@ -341,7 +341,18 @@ class Pipeline:
             return
         folder = self.settings.run_dir(run_id)
         run = self._run_row(run_id)
-        paths = report.write_documents(folder, self.status(run_id))
+        status = self.status(run_id)
+        paths = report.write_documents(folder, status)
+        if status["certificate"]:
+            signed = signing.sign(
+                status["certificate"]["document_json"], signing.private_key(self.settings.home)
+            )
+            (folder / signing.SIGNATURE_FILE).write_text(json.dumps(signed, indent=2))
+            paths.append(folder / signing.SIGNATURE_FILE)
+            public = {
+                k: signed[k] for k in ("certificate_id", "algorithm", "signed_sha256", "key_fingerprint")
+            }
+            self.ledger.log(run_id, "certificate_signed", {**public, "signature": signed["signature"]})
         archive, recorded = bundle.write(folder, run_id)
         if run["mlflow_run_id"]:
             tracking.log_artifacts(self.settings, run["mlflow_run_id"], paths, "certificate")

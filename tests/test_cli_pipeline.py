@@ -85,6 +85,18 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, t
     code, status = _signoff(capsys, "approve", run_id, "compliance", "bob")
     assert code == OK and status["status"] == "certified"
 
+    # the signed certificate verifies; an altered copy does not (signature and ledger both disagree)
+    certificate = Path(status["documents"]["certificate.json"])
+    assert main(["certificate", "verify", str(certificate)]) == OK
+    altered = json.loads(certificate.read_text())
+    altered["expires_at"] = "2099-01-01T00:00:00.000000Z"
+    (tmp_path / "certificate.json").write_text(json.dumps(altered))
+    signature = str(certificate.with_name("certificate.sig.json"))
+    assert (
+        main(["certificate", "verify", str(tmp_path / "certificate.json"), "--signature", signature])
+        == NOT_CERTIFIED
+    )
+    assert "altered or forged" in capsys.readouterr().out
     # the evidence bundle: every file with its digest, the archive's own digest in the ledger
     archive = Path(status["run_dir"]) / "evidence-bundle.zip"
     [recorded] = [e for e in Pipeline().ledger.events(run_id) if e["event_type"] == "evidence_bundle"]
