@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certification import bundle, postmarket, report, responsibilities, signing, tracking
+from certification import bundle, postmarket, report, responsibilities, signing, traceability, tracking
 from certification.checks import REGISTRY, STAGES, CheckResult, Status
 from certification.checks.base import blocks
 from certification.config import Settings, settings
@@ -229,6 +229,9 @@ class Pipeline:
             for r in results.values()
             if blocks(r, spec.checks.not_applicable_blocks)
         ]
+        reasons += traceability.blocking_gaps(
+            spec, traceability.matrix(spec, [r.to_dict() for r in results.values()])
+        )
         verdict = "failed" if reasons else "passed"
         row = {
             "run_id": run_id,
@@ -472,6 +475,11 @@ class Pipeline:
             "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
             "certificate": certificates[0] if certificates else None,
             "monitoring": self._monitoring(run_id) if certificates else None,
+            "traceability": traceability.matrix(
+                Spec.model_validate(run["spec_json"]), [r.to_dict() for r in self.results(run_id)]
+            )
+            if run["spec_json"]
+            else [],
             "run_dir": str(self.settings.run_dir(run_id)),
             "documents": {p.name: str(p) for p in report.existing_documents(self.settings.run_dir(run_id))},
         }

@@ -332,6 +332,13 @@ class CompliancePolicy(_Strict):
     max_noncompliant_share: Fraction = Field(
         0.0, description="Share of rows without consent or past retention that is tolerated"
     )
+    frameworks: list[Literal["eu-ai-act", "nist-ai-rmf", "iso-42001", "sr-11-7", "gdpr"]] = Field(
+        default_factory=list, description="Frameworks whose requirements the report traces to evidence"
+    )
+    blocking_requirements: list[str] = Field(
+        default_factory=list,
+        description="Requirement ids that block certification when nothing gives evidence",
+    )
     rationale: Rationale
 
 

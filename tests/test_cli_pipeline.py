@@ -194,3 +194,16 @@ def test_audit_verify_detects_tampering(home: Path, write_spec, capsys) -> None:
     capsys.readouterr()
     assert main(["audit", "verify"]) == NOT_CERTIFIED
     assert "decisions row" in capsys.readouterr().out
+
+
+def test_an_uncovered_blocking_requirement_prevents_certification(home: Path, write_spec, capsys) -> None:
+    def unmonitored(spec: dict) -> None:  # nothing then gives evidence of post-market monitoring
+        del spec["monitoring"]
+        spec["checks"]["compliance"]["blocking_requirements"] = ["EU-AI-Act:Art72"]
+
+    code, status = certify(capsys, "run", str(write_spec(unmonitored)), "--submitted-by", "dana")
+    assert code == NOT_CERTIFIED and status["status"] == "rejected"
+    [reason] = status["gate"]["reasons_json"]
+    assert reason.startswith("EU-AI-Act:Art72 (Post-market monitoring): no evidence")
+    [row] = [r for r in status["traceability"] if r["id"] == "EU-AI-Act:Art72"]
+    assert row["blocking"] and row["status"] == "no_evidence"
