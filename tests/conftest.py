@@ -198,3 +198,18 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
     subprocess.run(["airflow", "db", "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
     return env
+
+
+def demo_spec(**monitoring: Any) -> Path:
+    """The demo's spec and freshly registered model (`certification.demo.prepare`) with a small attack budget and
+    latency judged loosely, as in `spec_dict`; `monitoring` updates the spec's monitoring section."""
+    from certification import demo
+    from certification.config import settings
+
+    spec_path = demo.prepare(settings())
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
+    spec["checks"]["evaluation"]["latency"].update(max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
+    spec["monitoring"].update(monitoring)
+    spec_path.write_text(yaml.safe_dump(spec))
+    return spec_path

@@ -19,21 +19,16 @@ from certification import tracking
 from certification.cli import NOT_CERTIFIED, OK, main
 from certification.config import settings
 from certification.pipeline import Pipeline
+from tests.conftest import demo_spec
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def registered(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, adult_files) -> Path:
-    """The demo spec with a freshly registered model, a small attack budget and the ledger on PostgreSQL."""
+    """The demo spec with a freshly registered model (see `demo_spec`) and the ledger on PostgreSQL."""
     monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_url)
-    from certification import demo
-
-    spec_path = demo.prepare(settings())
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
-    spec_path.write_text(yaml.safe_dump(spec))
-    return spec_path
+    return demo_spec()
 
 
 def run_dag(airflow_env: dict[str, str], spec: Path, while_waiting: Callable[[str], None]) -> dict[str, Any]:

@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from certification import inference_log, postmarket, tracking
-from certification.config import settings
 from certification.pipeline import Pipeline
-from tests.conftest import certify
+from tests.conftest import certify, demo_spec
 
 START = datetime(2027, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -84,12 +82,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
     monkeypatch.setenv("CERTIFICATION_INFERENCE_LOG", postgres_url)
     from certification import demo
 
-    spec_path = demo.prepare(settings())
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
-    spec["checks"]["evaluation"]["latency"].update(max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
-    spec["monitoring"]["notify"] = {"webhook": url}
-    spec_path.write_text(yaml.safe_dump(spec))
+    spec_path = demo_spec(notify={"webhook": url})
     pipeline = Pipeline()
     run_id = certify(pipeline, spec_path)
     certificate_id = pipeline.ledger.rows("certificates", run_id)[0]["certificate_id"]

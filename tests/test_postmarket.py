@@ -9,15 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import yaml
 
-from certification import governance, inference_log, monitoring, postmarket, tracking, watchlist
+from certification import demo, governance, inference_log, monitoring, postmarket, tracking, watchlist
 from certification.cli import NOT_CERTIFIED, main
-from certification.config import settings
 from certification.errors import CertificationError
 from certification.jsonutil import iso
 from certification.pipeline import Pipeline
-from tests.conftest import certify
+from tests.conftest import certify, demo_spec
 
 START = datetime(2027, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -34,14 +32,8 @@ def certified(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     patch.setenv("CERTIFICATION_INFERENCE_LOG", str(state / "log"))
     import mlflow
 
-    from certification import demo
-
     mlflow.set_tracking_uri(f"sqlite:///{state / 'mlflow.db'}")
-    spec_path = demo.prepare(settings())
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
-    spec["checks"]["evaluation"]["latency"].update(max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
-    spec_path.write_text(yaml.safe_dump(spec))
+    spec_path = demo_spec()
     pipeline = Pipeline()
     run_id = certify(pipeline, spec_path)
     for scenario in ("sudden", "fairness_regression"):
