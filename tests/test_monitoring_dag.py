@@ -58,7 +58,10 @@ def airflow(env: dict[str, str], *args: str, log: Path) -> str:
     return text
 
 
-def certification_runs(env: dict[str, str], log: Path) -> list[dict[str, Any]]:
+def certification_runs(
+    env: dict[str, str], log: Path, known: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """model_certification runs in the Airflow metadata, except those `known` (other tests share the database)."""
     import sqlite3
 
     airflow(env, "dags", "list-runs", "model_certification", "-o", "json", log=log)  # the CLI sees them too
@@ -66,7 +69,10 @@ def certification_runs(env: dict[str, str], log: Path) -> list[dict[str, Any]]:
         rows = db.execute(
             "SELECT run_id, conf, state FROM dag_run WHERE dag_id = 'model_certification'"
         ).fetchall()
-    return [{"run_id": r, "conf": json.loads(c) if isinstance(c, str) else c, "state": s} for r, c, s in rows]
+    found = [
+        {"run_id": r, "conf": json.loads(c) if isinstance(c, str) else c, "state": s} for r, c, s in rows
+    ]
+    return [run for run in found if run["run_id"] not in known]
 
 
 def test_drift_suspends_withdraws_and_recertifies_through_airflow(
@@ -95,6 +101,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
         inference_log.write_postgres(frame, postgres_url, ctx.features, ctx.spec.protected_attributes)
 
     airflow(airflow_home, "dags", "reserialize", log=tmp_path / "reserialize.log")
+    earlier = frozenset(r["run_id"] for r in certification_runs(airflow_home, tmp_path / "runs.log"))
 
     def monitor_day(day: int) -> str:
         # the daily run at midnight judges the 24 hours before it
@@ -115,7 +122,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
         "2027-05-02T00:00:00.000000Z",
     )
     assert events() == [*before, "row_recorded"]  # the judged window, and nothing else
-    assert received == [] and certification_runs(airflow_home, tmp_path / "runs.log") == []
+    assert received == [] and certification_runs(airflow_home, tmp_path / "runs.log", earlier) == []
     assert tracking.certified_version(pipeline.settings, NAME) == version
 
     monitor_day(2)
@@ -140,7 +147,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
         "registry_alias_removed",
         "row_recorded",
     ]
-    [triggered] = certification_runs(airflow_home, tmp_path / "runs.log")
+    [triggered] = certification_runs(airflow_home, tmp_path / "runs.log", earlier)
     assert triggered["run_id"] == f"recertify__{certificate_id}" and triggered["state"] == "queued"
     assert triggered["conf"] == {
         "spec_path": str(spec_path),
@@ -151,7 +158,7 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
     recorded = events()
     monitor_day(2)  # a replay of the same window
     assert events() == recorded and len(received) == 1
-    assert len(certification_runs(airflow_home, tmp_path / "runs.log")) == 1
+    assert len(certification_runs(airflow_home, tmp_path / "runs.log", earlier)) == 1
 
     # the triggered run starts from that conf: its first task binds a new ledger run to the same spec (`tasks test`
     # first validates the form's defaults, so the default spec names a file that does not exist)
