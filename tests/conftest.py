@@ -186,7 +186,8 @@ def certify(pipeline: Any, spec_path: Path) -> str:
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
+# one Airflow metadata database per test module: DAG runs of one module must not show up in another
+@pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow")
     env = {
