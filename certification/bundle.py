@@ -3,23 +3,16 @@ to the ledger and the archive to MLflow, so an auditor can check that a bundle h
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from certification.context import file_sha256
+
 BUNDLE, MANIFEST = "evidence-bundle.zip", "MANIFEST.json"
 # the monitoring baseline is an internal snapshot (pinned in the ledger on its own); bundles are not re-bundled
 SKIPPED = {BUNDLE, "monitoring-baseline.pkl"}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write(folder: Path, run_id: str) -> tuple[Path, dict[str, Any]]:
@@ -28,7 +21,7 @@ def write(folder: Path, run_id: str) -> tuple[Path, dict[str, Any]]:
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "files": [
-            {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+            {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
             for p in files
         ],
     }
@@ -39,4 +32,4 @@ def write(folder: Path, run_id: str) -> tuple[Path, dict[str, Any]]:
             archive.writestr(zipfile.ZipInfo(entry["path"], (1980, 1, 1, 0, 0, 0)), file.read_bytes())
         archive.writestr(zipfile.ZipInfo(MANIFEST, (1980, 1, 1, 0, 0, 0)), json.dumps(manifest, indent=1))
     partial.replace(path)
-    return path, {"file": BUNDLE, "sha256": _sha256(path), "files": len(files)}
+    return path, {"file": BUNDLE, "sha256": file_sha256(path), "files": len(files)}

@@ -218,7 +218,7 @@ class Ledger:
     def rows(self, table: str, run_id: str) -> list[dict[str, Any]]:
         order = ", ".join(TABLE_KEYS[table])
         return [
-            _decode(r)
+            decode(r)
             for r in self.query(f"SELECT * FROM {{s}}.{table} WHERE run_id = :r ORDER BY {order}", r=run_id)
         ]
 
@@ -557,5 +557,5 @@ def _same_row(data: dict[str, Any], payload: str) -> bool:
         return False
 
 
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
+def decode(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (json.loads(v) if k.endswith("_json") and v is not None else v) for k, v in row.items()}

@@ -465,19 +465,18 @@ class Pipeline:
         else:
             state = "running"
         certificates = self.ledger.rows("certificates", run_id)
+        results = [r.to_dict() for r in self.results(run_id)]
         return {
             "run": run,
             "status": state,
             "gate": gate,
             "final": final,
-            "results": [r.to_dict() for r in self.results(run_id)],
+            "results": results,
             "signoffs": self.ledger.rows("signoffs", run_id),
             "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
             "certificate": certificates[0] if certificates else None,
             "monitoring": self._monitoring(run_id) if certificates else None,
-            "traceability": traceability.matrix(
-                Spec.model_validate(run["spec_json"]), [r.to_dict() for r in self.results(run_id)]
-            )
+            "traceability": traceability.matrix(Spec.model_validate(run["spec_json"]), results)
             if run["spec_json"]
             else [],
             "run_dir": str(self.settings.run_dir(run_id)),

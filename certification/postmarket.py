@@ -5,11 +5,11 @@ re-certification.
 On a breach, in this order: the window and an alert are recorded together (ledger event `monitoring_alert` and a log
 line; the DAG adds the notifiers), the certificate is suspended in the ledger, the registry's `certified` alias is
 removed and the version tagged, and a `model_certification` run with the same spec is requested. Every step is keyed
-so that replaying a window (a retry, a re-run, a backfill) does nothing twice: a model's window is judged once, and a
-certificate is suspended, expired and re-certified at most once each.
+so that replaying a window (a retry, a re-run, a backfill) does nothing twice: a window is judged once per
+certificate, and a certificate is suspended, expired and re-certified at most once each.
 
-The baseline is the certified evaluation set as the certified model scores it, re-opened from the run's hash-pinned
-inputs; counts cover every row of a window, only Evidently's test sees a sample (its size is recorded).
+The baseline is the certified evaluation set as the certified model scores it, snapshotted at certification with its
+SHA-256 in the ledger; counts cover every row of a window, only Evidently's test sees a sample (its size is recorded).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from certification import tracking, watchlist
 from certification.errors import CertificationError, InputError
 from certification.jsonutil import iso, utcnow
-from certification.ledger import Duplicate, Ledger
+from certification.ledger import Duplicate, Ledger, decode
 from certification.spec import MonitoringPolicy, Spec
 
 if TYPE_CHECKING:
@@ -89,13 +89,12 @@ def model_name(run: dict[str, Any], spec: Spec) -> str:
 def certificates(ledger: Ledger, name: str | None = None) -> list[Certified]:
     """Certificates whose spec has a monitoring section (of one model, if named), newest first."""
     found = []
-    for row in ledger.query("SELECT certificate_id, run_id FROM {s}.certificates ORDER BY issued_at DESC"):
+    for row in ledger.query("SELECT * FROM {s}.certificates ORDER BY issued_at DESC"):
         run = ledger.run(row["run_id"])
         assert run is not None  # the schema's foreign key
         spec = Spec.model_validate(run["spec_json"])
         if spec.monitoring is not None and (name is None or model_name(run, spec) == name):
-            certificate = ledger.rows("certificates", row["run_id"])[0]
-            found.append(Certified(certificate, run, spec))
+            found.append(Certified(decode(row), run, spec))
     return found
 
 
@@ -104,7 +103,7 @@ def actions(ledger: Ledger, certificate_id: str) -> dict[str, dict[str, Any]]:
         "SELECT * FROM {s}.certificate_actions WHERE certificate_id = :c ORDER BY recorded_at",
         c=certificate_id,
     )
-    return {r["action"]: {**r, "detail_json": json.loads(r["detail_json"])} for r in rows}
+    return {r["action"]: decode(r) for r in rows}
 
 
 def withdrawn(ledger: Ledger, certificate_id: str) -> str | None:
@@ -155,7 +154,7 @@ def monitor(
     )
     mine = [w for w in recorded if standing is None or w["certificate_id"] == standing.certificate_id]
     if mine:
-        window = _decoded(mine[0])
+        window = decode(mine[0])
         certified = next(c for c in found if c.certificate_id == window["certificate_id"])
     elif standing is None:
         return {"model_name": name, "window_id": f"{name}/{span}", "status": "no_active_certificate"}
@@ -165,10 +164,6 @@ def monitor(
             pipeline, certified, f"{certified.certificate_id}/{span}", start, window_end, airflow_run
         )
     return {**_outcome(certified, window, now or utcnow()), "replayed": bool(mine)}
-
-
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (json.loads(v) if k.endswith("_json") else v) for k, v in row.items()}
 
 
 def _record(
@@ -205,7 +200,7 @@ def _record(
         found = pipeline.ledger.query(
             "SELECT * FROM {s}.monitoring_windows WHERE window_id = :w", w=window_id
         )
-        return _decoded(found[0])
+        return decode(found[0])
     level = logging.WARNING if row["status"] == "breach" else logging.INFO
     log.log(
         level, "%s %s: %s; %s", window_id, row["status"], row["breaches_json"], row["summary_json"]["text"]
@@ -301,17 +296,34 @@ def _safe(source: str) -> str:
     return make_url(source).render_as_string(hide_password=True) if "://" in source else source
 
 
+def group_rates(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
+    """Each group metric known on both sides for groups with at least `min_rows` labelled rows on both sides."""
+    return [
+        {
+            "attribute": attribute,
+            "group": group,
+            "metric": metric,
+            "baseline": g["baseline"][metric]["value"],
+            "window": g["window"][metric]["value"],
+        }
+        for attribute, groups in comparison["groups"].items()
+        for group, g in groups.items()
+        if min(g["baseline"]["rows"], g["window"]["rows"]) >= min_rows
+        for metric in GROUP_METRICS
+        if all(math.isfinite(g[side][metric]["value"]) for side in ("baseline", "window"))
+    ]
+
+
 def fairness_gaps(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
-    """Per protected attribute and group metric: the spread between groups with enough labelled rows on both sides,
-    certified against live."""
+    """Per protected attribute and group metric: the spread between comparable groups, certified against live."""
+    rates = group_rates(comparison, min_rows)
     gaps = []
-    for attribute, groups in comparison["groups"].items():
+    for attribute in comparison["groups"]:
         for metric in GROUP_METRICS:
             pairs = {
-                group: (g["baseline"][metric]["value"], g["window"][metric]["value"])
-                for group, g in groups.items()
-                if min(g["baseline"]["rows"], g["window"]["rows"]) >= min_rows
-                and all(math.isfinite(g[side][metric]["value"]) for side in ("baseline", "window"))
+                r["group"]: (r["baseline"], r["window"])
+                for r in rates
+                if (r["attribute"], r["metric"]) == (attribute, metric)
             }
             if len(pairs) < 2:
                 continue
@@ -372,20 +384,7 @@ def root_cause(
         {"feature": c, "psi": comparison["features"][c]["psi"], "evidently_drifted": c in drifted}
         for c in comparison["most_drifted"][:3]
     ]
-    changes = [
-        {
-            "attribute": attribute,
-            "group": group,
-            "metric": metric,
-            "baseline": g["baseline"][metric]["value"],
-            "window": g["window"][metric]["value"],
-        }
-        for attribute, groups in comparison["groups"].items()
-        for group, g in groups.items()
-        if min(g["baseline"]["rows"], g["window"]["rows"]) >= policy.min_group_rows
-        for metric in GROUP_METRICS
-        if all(math.isfinite(g[side][metric]["value"]) for side in ("baseline", "window"))
-    ]
+    changes = group_rates(comparison, policy.min_group_rows)
     groups = sorted(changes, key=lambda c: -abs(c["window"] - c["baseline"]))[:3]
     shift = comparison["label_score"]["shift"]
     relationship = {
@@ -573,7 +572,7 @@ def timeline(ledger: Ledger, run_id: str) -> dict[str, Any] | None:
         return None
     certificate = issued[0]
     windows = [
-        _decoded(w)
+        decode(w)
         for w in ledger.query(
             "SELECT * FROM {s}.monitoring_windows WHERE certificate_id = :c ORDER BY window_end",
             c=certificate["certificate_id"],
