@@ -134,7 +134,7 @@ def monitor(
     airflow_run: str | None = None,
     now: str | None = None,
 ) -> dict[str, Any]:
-    """Judge the window of `name` ending at `window_end` under its newest standing certificate (once per
+    """Judge the window of `name` ending at `window_end` under its newest certificate while it stands (once per
     certificate: a replay returns what was recorded) and say what has to happen to the certificate. Nothing is
     withdrawn here: see `withdraw` and `request_recertification`."""
     ledger = pipeline.ledger
@@ -143,27 +143,18 @@ def monitor(
         raise CertificationError(f"no certificate with a monitoring policy for model {name!r}")
     start = window_end - timedelta(hours=found[0].policy.window_hours)
     span = f"{iso(start)}/{iso(window_end)}"
-    standing = next((c for c in found if withdrawn(ledger, c.certificate_id) is None), None)
+    # the newest certificate speaks for the model: once it is withdrawn, an older one does not come back into force
+    newest = found[0]
+    window_id = f"{newest.certificate_id}/{span}"
     # once withdrawn, a replay still finishes what the window started (e.g. after a crash before the alias)
-    recorded = ledger.query(
-        "SELECT * FROM {s}.monitoring_windows WHERE model_name = :n AND window_start = :a AND window_end = :b "
-        "ORDER BY recorded_at DESC",
-        n=name,
-        a=iso(start),
-        b=iso(window_end),
-    )
-    mine = [w for w in recorded if standing is None or w["certificate_id"] == standing.certificate_id]
-    if mine:
-        window = decode(mine[0])
-        certified = next(c for c in found if c.certificate_id == window["certificate_id"])
-    elif standing is None:
+    recorded = ledger.query("SELECT * FROM {s}.monitoring_windows WHERE window_id = :w", w=window_id)
+    if recorded:
+        window = decode(recorded[0])
+    elif withdrawn(ledger, newest.certificate_id) is not None:
         return {"model_name": name, "window_id": f"{name}/{span}", "status": "no_active_certificate"}
     else:
-        certified = standing
-        window = _record(
-            pipeline, certified, f"{certified.certificate_id}/{span}", start, window_end, airflow_run
-        )
-    return {**_outcome(certified, window, now or utcnow()), "replayed": bool(mine)}
+        window = _record(pipeline, newest, window_id, start, window_end, airflow_run)
+    return {**_outcome(newest, window, now or utcnow()), "replayed": bool(recorded)}
 
 
 def _record(
