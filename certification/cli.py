@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from certification.errors import CertificationError, InputError, SignoffRefused
+from certification.errors import CertificationError, InputError, NotAuthorised, SignoffRefused
+from certification.findings import SEVERITIES
 
 OK, NOT_CERTIFIED, ERROR = 0, 1, 2
 PASSING = {"certified", "awaiting_signoff"}
@@ -191,6 +192,39 @@ def cmd_certificate_verify(args: argparse.Namespace) -> int:
     return OK if not problems else NOT_CERTIFIED
 
 
+def cmd_finding(args: argparse.Namespace) -> int:
+    """Record a finding or settle one (resolve, waive), then list the run's findings; exit 1 while one blocks."""
+    from certification import findings
+
+    pipeline = _pipeline(args)
+    ledger, action = pipeline.ledger, args.finding_command
+    if action == "add":
+        findings.add(
+            ledger, args.run_id, severity=args.severity, title=args.title, detail=args.detail, by=args.by
+        )
+    elif action == "resolve":
+        findings.resolve(ledger, args.run_id, args.finding_id, by=args.by, comment=args.comment)
+    elif action == "waive":
+        findings.waive(ledger, args.run_id, args.finding_id, by=args.by, reason=args.reason, days=args.days)
+    status = pipeline.status(args.run_id)
+    found = status["findings"]
+    lines = [
+        f"{f['finding_id']}  {f['severity']:>8}  {f['state']:<14}{'  BLOCKING' if f['blocking'] else ''}  {f['title']}"
+        for f in found
+    ] or [f"no findings on {args.run_id}"]
+    _print(found, args.json, lines)
+    return NOT_CERTIFIED if any(f["blocking"] for f in found) else OK
+
+
+def cmd_certificate_revoke(args: argparse.Namespace) -> int:
+    from certification import postmarket
+
+    done = postmarket.revoke(_pipeline(args), args.certificate_id, reason=args.reason, by=args.by)
+    lines = [f"{args.certificate_id}: {', '.join(done) or 'already revoked'}"]
+    _print({"certificate_id": args.certificate_id, "done": done}, args.json, lines)
+    return OK
+
+
 def cmd_ledger_init(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     pipeline.ledger.init_schema()
@@ -247,10 +281,39 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=cmd_certificate_verify)
 
+    revoke = certificate.add_parser(
+        "revoke", help="withdraw a certificate by hand and take the registry alias off"
+    )
+    revoke.add_argument("certificate_id")
+    revoke.add_argument("--reason", required=True)
+    revoke.add_argument("--by", default=os.environ.get("CERTIFY_USER") or getpass.getuser())
+    revoke.set_defaults(handler=cmd_certificate_revoke)
+
     monitor = commands.add_parser("monitor", help="judge one production window of a certified model")
     monitor.add_argument("model", help="the model's name in the inference log (its registry name by default)")
     monitor.add_argument("--window-end", help="ISO 8601; default: now")
     monitor.set_defaults(handler=cmd_monitor)
+
+    finding = commands.add_parser("finding", help="independent review findings and their waivers")
+    actions = finding.add_subparsers(dest="finding_command", required=True)
+    by = argparse.ArgumentParser(add_help=False)
+    by.add_argument(
+        "--by", default=os.environ.get("CERTIFY_USER") or getpass.getuser(), help="who records it"
+    )
+    add = actions.add_parser("add", parents=[by], help="record a red-team or independent-evaluator finding")
+    add.add_argument("run_id")
+    add.add_argument("--severity", required=True, choices=SEVERITIES)
+    add.add_argument("--title", required=True)
+    add.add_argument("--detail", default="")
+    resolve = actions.add_parser("resolve", parents=[by], help="record that a finding was fixed")
+    waive = actions.add_parser("waive", parents=[by], help="accept an open finding until the waiver expires")
+    for settle in (resolve, waive):
+        settle.add_argument("run_id"), settle.add_argument("finding_id")
+    resolve.add_argument("--comment", required=True)
+    waive.add_argument("--reason", required=True)
+    waive.add_argument("--days", type=int, required=True, help="the waiver's validity (at most a year)")
+    actions.add_parser("list", help="a run's findings and their states").add_argument("run_id")
+    finding.set_defaults(handler=cmd_finding)
 
     ledger = commands.add_parser("ledger", help="ledger administration").add_subparsers(
         dest="ledger", required=True
@@ -266,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except SignoffRefused as exc:
-        print(f"certify: sign-off refused: {exc}", file=sys.stderr)
+    except (SignoffRefused, NotAuthorised) as exc:
+        print(f"certify: refused: {exc}", file=sys.stderr)
         return NOT_CERTIFIED
     except InputError as exc:
         print(f"certify: bad input: {exc}", file=sys.stderr)

@@ -109,6 +109,11 @@ class Writer:
         self.prev = digest
         return self.seq
 
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's events as seen inside this transaction, i.e. under the write lock on PostgreSQL."""
+        query = text(f"SELECT * FROM {SCHEMA}.events WHERE run_id = :r ORDER BY seq")
+        return [dict(r._mapping) for r in self.conn.execute(query, {"r": run_id})]
+
     def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         stored = {k: (canonical_json(v) if k.endswith("_json") else v) for k, v in row.items()}
         columns = ", ".join(stored)

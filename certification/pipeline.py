@@ -12,7 +12,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from certification import bundle, postmarket, report, responsibilities, signing, traceability, tracking
+from certification import (
+    bundle,
+    findings,
+    postmarket,
+    report,
+    responsibilities,
+    signing,
+    traceability,
+    tracking,
+)
 from certification.checks import REGISTRY, STAGES, CheckResult, Status
 from certification.checks.base import blocks
 from certification.config import Settings, settings
@@ -296,6 +305,8 @@ class Pipeline:
             refusal = f"{approver} has already signed this run for another role"
         elif state.expired:
             refusal = f"the sign-off deadline {state.deadline} has passed"
+        elif decision == "approve" and (blocked := findings.blocking(self.ledger, run_id)):
+            refusal = f"resolve or waive the blocking findings first: {'; '.join(map(str, blocked))}"
         elif not comment.strip():
             refusal = "a comment is required"
         if refusal is None:
@@ -372,6 +383,8 @@ class Pipeline:
             verdict, reasons = "error", ["the automated gate never ran"]
         elif gate["verdict"] != "passed":
             verdict, reasons = "rejected", gate["reasons_json"]
+        elif state.outcome == "approved" and (blocked := findings.blocking(self.ledger, run_id)):
+            verdict, reasons = "rejected", [f"blocking finding still open: {f}" for f in blocked]
         elif state.outcome == "approved":
             verdict, reasons = (
                 "certified",
@@ -473,6 +486,7 @@ class Pipeline:
             "final": final,
             "results": results,
             "signoffs": self.ledger.rows("signoffs", run_id),
+            "findings": [f.to_dict(utcnow()) for f in findings.load(self.ledger, run_id)],
             "signoff_state": self.signoff_state(run_id).__dict__ if gate else None,
             "certificate": certificates[0] if certificates else None,
             "monitoring": self._monitoring(run_id) if certificates else None,

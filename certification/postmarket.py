@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from certification import tracking, watchlist
-from certification.errors import CertificationError, InputError
+from certification import responsibilities, tracking, watchlist
+from certification.errors import CertificationError, InputError, NotAuthorised
 from certification.jsonutil import iso, utcnow
 from certification.ledger import Duplicate, Ledger, decode
 from certification.spec import MonitoringPolicy, Spec
@@ -479,7 +479,12 @@ def _outcome(certified: Certified, window: dict[str, Any], now: str) -> dict[str
 
 
 def _act(
-    pipeline: Pipeline, outcome: dict[str, Any], action: str, reason: str, detail: dict[str, Any]
+    pipeline: Pipeline,
+    outcome: dict[str, Any],
+    action: str,
+    reason: str,
+    detail: dict[str, Any],
+    decided_by: str = "monitoring",
 ) -> bool:
     """Record an action on the certificate once; False if it was recorded before."""
     try:
@@ -490,9 +495,9 @@ def _act(
                 "certificate_id": outcome["certificate_id"],
                 "action": action,
                 "reason": reason,
-                "window_id": outcome["window_id"],
+                "window_id": outcome.get("window_id"),
                 "detail_json": detail,
-                "decided_by": "monitoring",
+                "decided_by": decided_by,
                 "recorded_at": utcnow(),
             },
         )
@@ -530,6 +535,38 @@ def withdraw(pipeline: Pipeline, outcome: dict[str, Any]) -> list[str]:
     certified = next(
         c for c in certificates(pipeline.ledger) if c.certificate_id == outcome["certificate_id"]
     )
+    done += _take_alias(pipeline, certified, action, reason)
+    log.warning("%s: certificate %s %s: %s", outcome["model_name"], outcome["certificate_id"], done, reason)
+    return done
+
+
+def revoke(pipeline: Pipeline, certificate_id: str, *, reason: str, by: str) -> list[str]:
+    """Withdraw a certificate by hand (an incident, a flaw found after issue): recorded as revoked, then the
+    registry alias comes off as for a suspension. Administrators of the responsibility matrix only."""
+    matrix = responsibilities.load()
+    if matrix is not None and not matrix.may_administer(by):
+        raise NotAuthorised(
+            f"{by} may not revoke certificates under the responsibility matrix ({matrix.source})"
+        )
+    if not reason.strip():
+        raise InputError("reason", "a revocation needs a reason")
+    rows = pipeline.ledger.query("SELECT * FROM {s}.certificates WHERE certificate_id = :c", c=certificate_id)
+    if not rows:
+        raise InputError(certificate_id, "no such certificate in the ledger")
+    run = pipeline.ledger.run(rows[0]["run_id"])
+    assert run is not None  # the schema's foreign key
+    certified = Certified(decode(rows[0]), run, Spec.model_validate(run["spec_json"]))
+    outcome = {"run_id": certified.run_id, "certificate_id": certificate_id}
+    done = ["revoked"] if _act(pipeline, outcome, "revoked", reason, {}, decided_by=by) else []
+    done += _take_alias(pipeline, certified, "revoked", reason)
+    publish(pipeline, certified.run_id)  # the certificate's page shows the revocation
+    return done
+
+
+def _take_alias(pipeline: Pipeline, certified: Certified, action: str, reason: str) -> list[str]:
+    """Take the `certified` alias off the certificate's registry version (if it still points there) and tag the
+    version with what happened."""
+    done = []
     if certified.registry is not None:
         name, version = certified.registry
         tags = {"certification.status": action, "certification.status_reason": reason[:4000]}
@@ -540,7 +577,6 @@ def withdraw(pipeline: Pipeline, outcome: dict[str, Any]) -> list[str]:
                 {"model": name, "version": version, "alias": tracking.CERTIFIED_ALIAS, "because": action},
             )
             done.append("alias_removed")
-    log.warning("%s: certificate %s %s: %s", outcome["model_name"], outcome["certificate_id"], done, reason)
     return done
 
 

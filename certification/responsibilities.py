@@ -39,6 +39,12 @@ class Responsibilities(BaseModel):
     def may_approve(self, role: str, who: str) -> bool:
         return self._has(self.approve.get(role, []), who)
 
+    def may_waive(self, who: str) -> bool:
+        return self._has(self.waive, who)
+
+    def may_administer(self, who: str) -> bool:
+        return self._has(self.administer, who)
+
     def approvers(self, role: str) -> list[str]:
         return list(self.approve.get(role, []))
 
