@@ -26,7 +26,7 @@ system-deps:
 			"(the browser test skips locally without it and fails in CI)"; \
 	fi
 
-demo: env
+demo: system-deps env
 	$(PY) scripts/demo.py
 
 lint: env

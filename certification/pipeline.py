@@ -14,6 +14,7 @@ from typing import Any
 
 from certification import (
     bundle,
+    documents,
     findings,
     postmarket,
     report,
@@ -41,6 +42,15 @@ def new_run_id() -> str:
 
 def data_digest(datasets: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({k: v["sha256"] for k, v in datasets.items()}).encode()).hexdigest()
+
+
+def run_state(gate: str | None, final: str | None) -> str:
+    """Where a run stands, from its gate and final verdicts."""
+    if final:
+        return final
+    if gate:
+        return "awaiting_signoff" if gate == "passed" else "rejected"
+    return "running"
 
 
 @dataclass
@@ -263,6 +273,8 @@ class Pipeline:
         except Duplicate:
             return self.decision(run_id, "gate") or row
         tracking.log_artifacts(self.settings, run["mlflow_run_id"], [], "", {"certification.gate": verdict})
+        if verdict == "passed":  # the approvers read the report and risk summary; rewritten at the decision
+            report.write_documents(self.settings.run_dir(run_id), self.status(run_id))
         return self.decision(run_id, "gate") or row
 
     # -- sign-off ------------------------------------------------------------------------------------------
@@ -356,7 +368,7 @@ class Pipeline:
         folder = self.settings.run_dir(run_id)
         run = self._run_row(run_id)
         status = self.status(run_id)
-        paths = report.write_documents(folder, status)
+        paths = report.write_documents(folder, status, documents.previous_certificate(self.ledger, run))
         if status["certificate"]:
             signed = signing.sign(
                 status["certificate"]["document_json"], signing.private_key(self.settings.home)
@@ -471,12 +483,7 @@ class Pipeline:
     def status(self, run_id: str) -> dict[str, Any]:
         run = self._run_row(run_id)
         gate, final = self.decision(run_id, "gate"), self.decision(run_id, "final")
-        if final:
-            state = final["verdict"]
-        elif gate:
-            state = "awaiting_signoff" if gate["verdict"] == "passed" else "rejected"
-        else:
-            state = "running"
+        state = run_state(gate["verdict"] if gate else None, final["verdict"] if final else None)
         certificates = self.ledger.rows("certificates", run_id)
         results = [r.to_dict() for r in self.results(run_id)]
         return {

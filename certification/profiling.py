@@ -75,6 +75,37 @@ def _sorted_labels(labels: list[Any]) -> list[str]:
     return [str(v) for v in ordered]
 
 
+def dictionary(frames: dict[str, pd.DataFrame], roles: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """One entry per column of the data sets: its roles, kind and, per data set, the missing share, the number of
+    distinct values and the range (numerical) or the most frequent values with their shares (categorical)."""
+    entries = []
+    for column in dict.fromkeys(c for frame in frames.values() for c in frame.columns):
+        present = {name: frame[column] for name, frame in frames.items() if column in frame.columns}
+        numerical = all(_is_numerical(series) for series in present.values())
+        per: dict[str, dict[str, Any]] = {}
+        for name, series in present.items():
+            found: dict[str, Any] = {
+                "missing_share": float(series.isna().mean()),
+                "distinct": int(series.nunique()),
+            }
+            if numerical:
+                found |= {k: _number(getattr(series, k)()) for k in ("min", "median", "max")}
+            else:
+                top = series.astype("string").value_counts(normalize=True).head(5)
+                found["top"] = {str(value): float(share) for value, share in top.items()}
+            per[name] = found
+        entries.append(
+            {
+                "column": column,
+                "dtype": str(next(iter(present.values())).dtype),
+                "kind": "numerical" if numerical else "categorical",
+                "roles": [role for role, columns in roles.items() if column in columns],
+                "datasets": per,
+            }
+        )
+    return entries
+
+
 def quality_profile(
     frame: pd.DataFrame,
     *,

@@ -12,13 +12,27 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from certification import documents
 from certification.checks import CheckResult
 from certification.jsonutil import canonical_json, iso
 
 SUMMARY_SKIPS = {"traceback", "dtypes", "schema"}
 # Plots a certificate reader should see; every other plot is in the report.
 CERTIFICATE_FIGURES = ("evaluation.performance", "evaluation.calibration", "fairness.")
-DOCUMENTS = ("certificate.json", "certificate.html", "report.html")
+DOCUMENTS = (
+    "certificate.json",
+    "certificate.html",
+    "certificate.pdf",
+    "model-card.md",
+    "model-card.html",
+    "data-dictionary.html",
+    "risk-summary.html",
+    "incident-response.md",
+    "incident-response.html",
+    "rollback.md",
+    "rollback.html",
+    "report.html",
+)
 _env = Environment(loader=PackageLoader("certification", "templates"), autoescape=select_autoescape())
 
 
@@ -45,6 +59,7 @@ def _scalar_keys(measured: dict[str, Any]) -> list[str]:
 
 _env.filters["data_uri"] = _data_uri
 _env.globals["scalar_keys"] = _scalar_keys
+_env.globals["limits"] = documents.limits
 _env.globals["subset"] = lambda mapping, keys: {k: mapping[k] for k in keys}
 
 
@@ -95,13 +110,20 @@ def certificate_document(
     }
 
 
+def render(template: str, **values: Any) -> str:
+    return _env.get_template(template).render(**values)
+
+
 def existing_documents(folder: Path) -> list[Path]:
     return [folder / name for name in DOCUMENTS if (folder / name).exists()]
 
 
-def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
-    """Write the certificate (certified runs) in JSON and HTML, then the run report (every verdict) last,
-    since its presence marks the documents as complete."""
+def write_documents(
+    folder: Path, status: dict[str, Any], previous: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write the certificate (certified runs) in JSON, HTML and PDF, the model card, data dictionary, risk summary
+    and (certified runs) the runbooks, then the run report (every verdict) last, since its presence marks the
+    documents as complete. `previous` is the certificate a rollback returns to."""
     paths = []
     certificate = status.get("certificate")
     if certificate:
@@ -120,6 +142,7 @@ def write_documents(folder: Path, status: dict[str, Any]) -> list[Path]:
             )
         )
         paths += [folder / "certificate.json", folder / "certificate.html"]
+    paths += documents.write(folder, status, _env, previous)
     (folder / "report.html").write_text(
         _env.get_template("report.html").render(s=status, title="Certification report")
     )

@@ -20,7 +20,11 @@ class Entry:
 
     @property
     def dag_id(self) -> str:
-        return "monitor_" + re.sub(r"[^A-Za-z0-9_.-]", "_", self.model_name)
+        return dag_id(self.model_name)
+
+
+def dag_id(model_name: str) -> str:
+    return "monitor_" + re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)
 
 
 def folder(home: Path) -> Path:

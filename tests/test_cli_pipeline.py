@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
+import numpy as np
 import pytest
 
 from certification.cli import ERROR, NOT_CERTIFIED, OK, main
@@ -107,6 +109,7 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, t
         assert {"certificate.json", "certificate.html", "report.html", "evaluation.json"} <= names
         for entry in manifest["files"]:
             assert hashlib.sha256(bundle.read(entry["path"])).hexdigest() == entry["sha256"]
+    _check_documents(status, manifest)
     run = status["run"]
     for signoff in status["signoffs"]:  # bound to the exact inputs
         assert (signoff["model_sha256"], signoff["spec_sha256"]) == (run["model_sha256"], run["spec_sha256"])
@@ -119,11 +122,58 @@ def test_full_certification_with_signoff_rules(home: Path, write_spec, capsys, t
     assert certify(capsys, "audit", "verify") == (OK, certify(capsys, "audit", "verify")[1])
 
 
+def _check_documents(status: dict, manifest: dict) -> None:
+    """Every document of a certified run, in the bundle, with the numbers of the ledger in them."""
+    documents = {name: Path(path) for name, path in status["documents"].items()}
+    expected = {
+        "certificate.pdf",
+        "model-card.md",
+        "model-card.html",
+        "data-dictionary.html",
+        "risk-summary.html",
+    }
+    expected |= {"incident-response.md", "rollback.md"}
+    assert expected <= set(documents) and expected <= {entry["path"] for entry in manifest["files"]}
+    card = documents["model-card.md"].read_text()
+    estimates = next(r for r in status["results"] if r["check_id"] == "evaluation.performance")["measured"]
+    accuracy = estimates["estimates"]["accuracy"]
+    assert (
+        f"| accuracy | {accuracy['value']:.4f} | {accuracy['ci_lower']:.4f} | {accuracy['ci_upper']:.4f} |"
+        in card
+    )
+    spec = status["run"]["spec_json"]
+    assert spec["documentation"]["intended_use"].split()[0] in card and status["run"]["model_sha256"] in card
+    dictionary = documents["data-dictionary.html"].read_text()
+    assert all(
+        f'"col">{column}<' in dictionary
+        for column in (*spec["protected_attributes"], spec["label"]["column"])
+    )
+    certificate_id = status["certificate"]["certificate_id"]
+    assert f"certify certificate revoke {certificate_id}" in documents["incident-response.md"].read_text()
+    summary = documents["risk-summary.html"].read_text()
+    passed = sum(r["status"] == "pass" for r in status["results"])
+    assert f"{passed} / {len(status['results'])}" in summary
+    assert f"until {status['certificate']['document_json']['expires_at'][:10]}" in summary
+    # the PDF is the certificate: its text names the certificate and the model hash, and its pages are not blank
+    pdf = documents["certificate.pdf"]
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert certificate_id in text and "Model Certificate" in text
+    subprocess.run(
+        ["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf), str(pdf.with_suffix(""))], check=True
+    )
+    from PIL import Image
+
+    first = np.asarray(Image.open(next(pdf.parent.glob("certificate-*1.png"))).convert("L"))
+    assert (first < 128).sum() > 2000  # ink: text, frame and tables
+
+
 def test_rejection_issues_no_certificate(home: Path, write_spec, capsys) -> None:
     run_id = certify(capsys, "run", str(write_spec()), "--submitted-by", "dana")[1]["run"]["run_id"]
     code, status = _signoff(capsys, "reject", run_id, "compliance", "carol")
     assert code == NOT_CERTIFIED and status["status"] == "rejected"
     assert status["certificate"] is None and "certificate.json" not in status["documents"]
+    assert {"model-card.md", "risk-summary.html"} <= set(status["documents"])  # documents of every verdict
+    assert not {"certificate.pdf", "rollback.md"} & set(status["documents"])
     assert _signoff(capsys, "approve", run_id, "risk", "alice")[0] == NOT_CERTIFIED  # already decided
 
 

@@ -16,7 +16,7 @@ from scipy.spatial import distance
 
 from certification.datasets import load_adult
 from certification.errors import InputError
-from certification.profiling import category_sets, quality_profile, shift_summary
+from certification.profiling import category_sets, dictionary, quality_profile, shift_summary
 
 TOL = 1e-9
 
@@ -192,3 +192,26 @@ def test_category_sets_report_unseen_and_absent_values(split: tuple[pd.DataFrame
 def test_importing_the_module_does_not_import_evidently() -> None:
     code = "import sys, certification.profiling; assert 'evidently' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_data_dictionary_counts_every_column_of_every_dataset() -> None:
+    train = pd.DataFrame(
+        {"age": [20, 30, None, 50], "sex": ["F", "M", "M", None], "id": ["a", "b", "c", "d"]}
+    )
+    evaluation = pd.DataFrame({"age": [40.0, 41.0], "sex": ["F", "F"]})
+    roles = {"model input": ["age"], "protected attribute": ["sex"]}
+    entries = {e["column"]: e for e in dictionary({"train": train, "evaluation": evaluation}, roles)}
+    assert list(entries) == ["age", "sex", "id"]
+    age, sex, unused = entries["age"], entries["sex"], entries["id"]
+    assert (age["kind"], age["roles"], unused["roles"]) == ("numerical", ["model input"], [])
+    assert age["datasets"]["train"] == {
+        "missing_share": 0.25,
+        "distinct": 3,
+        "min": 20.0,
+        "median": 30.0,
+        "max": 50.0,
+    }
+    assert sex["kind"] == "categorical" and sex["roles"] == ["protected attribute"]
+    assert sex["datasets"]["train"]["top"] == {"M": 2 / 3, "F": 1 / 3}  # shares of the non-missing values
+    assert sex["datasets"]["evaluation"] == {"missing_share": 0.0, "distinct": 1, "top": {"F": 1.0}}
+    assert set(unused["datasets"]) == {"train"}

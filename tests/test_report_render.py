@@ -189,3 +189,23 @@ def test_error_run_renders_without_gate_or_run_fields(tmp_path: Path) -> None:
     assert "dataset file not found" in page and "data.schema" in page and run["run_id"] in page
     assert re.search(r"<details[^>]*>\s*<summary>Traceback</summary>\s*<pre>Traceback", page)
     assert "None" not in re.sub(r"<[^>]+>", "", page)
+
+
+def test_documents_for_readers_and_a_pdf_only_with_a_browser(tmp_path: Path, monkeypatch, caplog) -> None:
+    status = _certified_status()
+    report.write_documents(tmp_path, status)
+    card = (tmp_path / "model-card.md").read_text()
+    assert card.startswith("# Model card: adult-income-prescreening") and SHA["a"] in card
+    assert all(f"| {r['check_id']} | {r['status'].replace('_', ' ')} |" in card for r in status["results"])
+    assert "accuracy 0.8512 ≥ 0.84" in card  # the bound as the check judged it
+    html = _text(tmp_path / "model-card.html")
+    assert "<table>" in html and "<h2>Performance</h2>" in html and "<script>" not in html
+    assert "Rita Risk" in (tmp_path / "incident-response.md").read_text()
+    assert "none**: no other standing certificate" in (tmp_path / "rollback.md").read_text()
+
+    monkeypatch.setenv("CERTIFICATION_CHROMIUM", str(tmp_path / "no-such-browser"))
+    again = tmp_path / "without-browser"
+    again.mkdir()
+    paths = report.write_documents(again, status)
+    assert {p.name for p in paths} == set(report.DOCUMENTS) - {"certificate.pdf"}
+    assert "certificate.pdf not written" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -12,6 +13,7 @@ from certification.context import RunContext
 
 DATA_GOVERNANCE = ("EU-AI-Act:Art10", "NIST-AI-RMF:MAP-2.3", "SR-11-7:data-quality")
 PROVENANCE = ("EU-AI-Act:Art10(2)", "EU-AI-Act:Art12", "ISO-42001:A.7.5")
+DICTIONARY = "data_dictionary.json"
 LEAKAGE = ("EU-AI-Act:Art10(3)", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:conceptual-soundness")
 
 
@@ -44,6 +46,15 @@ def provenance(ctx: RunContext) -> Outcome:
 
 @check("data.schema", "data_validation", DATA_GOVERNANCE)
 def schema(ctx: RunContext) -> Outcome:
+    """Train and evaluation columns agree in kind; every column of every data set goes into the data dictionary."""
+    roles = {
+        "model input": _candidate_features(ctx),
+        "label": [ctx.spec.label.column],
+        "protected attribute": ctx.spec.protected_attributes,
+    }
+    entries = profiling.dictionary(ctx.frames, roles)
+    ctx.evidence_path(DICTIONARY).write_text(json.dumps(entries, indent=1))
+    evidence = [str(ctx.evidence_path(DICTIONARY))]
     columns = _columns(ctx)
     train = ctx.require_train("the schema check")
     mismatched = {
@@ -53,8 +64,10 @@ def schema(ctx: RunContext) -> Outcome:
     }
     measured = {"columns": len(columns), "mismatched_dtypes": mismatched}
     if mismatched:
-        return Outcome(Status.FAIL, measured, {"mismatched_dtypes": 0}, f"dtype mismatch: {mismatched}")
-    return Outcome(Status.PASS, measured, {"mismatched_dtypes": 0}, f"{len(columns)} columns agree")
+        return Outcome(
+            Status.FAIL, measured, {"mismatched_dtypes": 0}, f"dtype mismatch: {mismatched}", evidence
+        )
+    return Outcome(Status.PASS, measured, {"mismatched_dtypes": 0}, f"{len(columns)} columns agree", evidence)
 
 
 @check("data.quality", "data_validation", DATA_GOVERNANCE)
