@@ -101,19 +101,26 @@ def _click_when_enabled(element: WebElement) -> bool:
     return True
 
 
-def _sign_off_in_ui(browser: WebDriver, base: str, user: str, password: str, role: str, shots: Path) -> str:
-    # Each of these means the action did not happen yet (not rendered, re-rendered, covered): try again.
-    retry = [
-        NoSuchElementException,
-        StaleElementReferenceException,
-        ElementClickInterceptedException,
-        ElementNotInteractableException,
-    ]
-    wait = WebDriverWait(browser, 60, ignored_exceptions=retry)
+# Each of these means the action did not happen yet (not rendered, re-rendered, covered): try again.
+RETRY = [
+    NoSuchElementException,
+    StaleElementReferenceException,
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+]
+
+
+def _log_in(browser: WebDriver, base: str, user: str, password: str) -> WebDriverWait:
+    wait = WebDriverWait(browser, 60, ignored_exceptions=RETRY)
     browser.get(f"{base}/auth/login")
     _act(wait, "//input[@name='username']", lambda e: e.send_keys(user))
     _act(wait, "//input[@name='password']", lambda e: e.send_keys(password))
     _act(wait, "//button[normalize-space()='Sign in']", lambda e: e.click())
+    return wait
+
+
+def _sign_off_in_ui(browser: WebDriver, base: str, user: str, password: str, role: str, shots: Path) -> str:
+    wait = _log_in(browser, base, user, password)
     # Browse → Required Actions, as a person would navigate.
     _act(wait, "//button[@aria-label='Browse']", lambda e: e.click())
     _act(wait, "//*[@role='menuitem'][normalize-space()='Required Actions']", lambda e: e.click())
@@ -155,6 +162,8 @@ def test_approvers_sign_off_in_the_airflow_ui(
         api.login(passwords)
         demo.wait_for("the DAG to be parsed", lambda: api.call("GET", dag, "admin"), 180)
         api.call("PATCH", dag, "admin", {"is_paused": False})
+        plugins = {p["name"]: p for p in api.call("GET", "/api/v2/plugins", "admin")["plugins"]}
+        assert plugins["certification_dashboard"]["external_views"][0]["href"] == "certification/"
         run = api.call(
             "POST", f"{dag}/dagRuns", demo.SUBMITTER, {"logical_date": None, "conf": {"spec_path": str(spec)}}
         )
@@ -194,6 +203,16 @@ def test_approvers_sign_off_in_the_airflow_ui(
             300,
             interval=3,
         )
+        # The certification dashboard (our plugin, behind the same login) shows the new certificate as valid.
+        with _chromium(chromium, driver) as browser:
+            assert state == "success", (home / "airflow" / "standalone.log").read_text()[-4000:]
+            wait = _log_in(browser, base, "admin", passwords["admin"])
+            _act(wait, "//button[@aria-label='Browse']", lambda e: e.click())  # the SPA has loaded: logged in
+            browser.get(f"{base}/certification/")
+            _act(
+                wait, "//tr[td//*[normalize-space()='valid']][.//a[normalize-space()='PDF']]", lambda e: True
+            )
+            browser.save_screenshot(str(tmp_path / "dashboard.png"))
     finally:
         demo.stop_airflow(airflow)
 
