@@ -16,6 +16,13 @@ OPTIONAL = ["null", "string"]
 STAGE_TIMEOUT = timedelta(hours=2)
 
 
+def stage_pool(stage: str) -> str:
+    """The Airflow pool a stage's tasks take a slot of: $CERTIFICATION_POOL_<STAGE> (e.g. a small pool for the
+    robustness attacks, so that many runs at once cannot starve everyone's evaluation), else the default pool.
+    The pool must exist: see README, "Scaling out"."""
+    return os.environ.get(f"CERTIFICATION_POOL_{stage.upper()}") or "default_pool"
+
+
 @dag(
     dag_id="model_certification",
     schedule=None,
@@ -76,7 +83,7 @@ def model_certification() -> None:
     def stage_task(stage: str):  # type: ignore[no-untyped-def]
         # a model that never returns must not hold the run forever: the stage is killed, its checks have no
         # result and the gate fails; each stage's own time budgets (e.g. the attack's) are far below this
-        @task(task_id=stage, execution_timeout=STAGE_TIMEOUT)
+        @task(task_id=stage, execution_timeout=STAGE_TIMEOUT, pool=stage_pool(stage))
         def run_stage(**context: Any) -> dict[str, Any]:
             results = pipeline().run_stage(run_id_from(context), stage)
             return {r.check_id: r.status.value for r in results}

@@ -5,12 +5,14 @@ In CI (CI=true) PostgreSQL must be reachable: the tests that need it fail rather
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import joblib
@@ -214,3 +216,12 @@ def demo_spec(**monitoring: Any) -> Path:
     spec["monitoring"].update(monitoring)
     spec_path.write_text(yaml.safe_dump(spec))
     return spec_path
+
+
+def demo_script() -> ModuleType:
+    """scripts/demo.py is a script, not a package module: load it by path to reuse its Airflow plumbing."""
+    spec = importlib.util.spec_from_file_location("demo_script", REPO / "scripts" / "demo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,7 +7,6 @@ In CI (CI=true) chromium and chromedriver are required: the test fails rather th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,7 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -37,6 +35,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from certification import demo as demo_inputs
 from certification.config import settings
 from certification.pipeline import Pipeline
+from tests.conftest import demo_script
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,15 +48,6 @@ def _browser_binaries() -> tuple[str, str]:
             pytest.fail(message)
         pytest.skip(message)
     return chromium, driver
-
-
-def _demo_script() -> ModuleType:
-    """scripts/demo.py is a script, not a package module: load it by path to reuse its Airflow plumbing."""
-    spec = importlib.util.spec_from_file_location("demo_script", REPO / "scripts" / "demo.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _small_spec(path: Path) -> Path:
@@ -146,7 +136,7 @@ def test_approvers_sign_off_in_the_airflow_ui(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chromium, driver = _browser_binaries()
-    demo = _demo_script()
+    demo = demo_script()
     monkeypatch.setenv("CERTIFICATION_RESPONSIBILITIES", str(REPO / "config" / "responsibilities.yaml"))
     port = demo.free_port()
     env = demo.environment(home, port)

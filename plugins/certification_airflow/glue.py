@@ -1,14 +1,23 @@
-"""Identity of a certification run inside Airflow, and the ledger URL from the `certification_ledger` connection."""
+"""Identity of a certification run inside Airflow, the ledger URL from the `certification_ledger` connection, and
+the name a worker records on its task instances."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import URL
 
 LEDGER_CONN_ID = "certification_ledger"
+
+
+def worker_name() -> str:
+    """For `[core] hostname_callable`: $CERTIFICATION_WORKER_NAME when several Celery workers share one host (so
+    task instances say which worker ran them), else the host's FQDN as Airflow's default."""
+    return os.environ.get("CERTIFICATION_WORKER_NAME") or socket.getfqdn()
 
 
 def ledger_url() -> str | None:
