@@ -24,6 +24,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,102 @@ def stop_airflow(airflow: subprocess.Popen[bytes]) -> None:
         os.killpg(airflow.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(airflow.pid, signal.SIGKILL)  # children that outlived the parent
+
+
+# -- Airflow component by component, on PostgreSQL (tests/test_celery.py, benchmarks/orchestration.py) -------------
+WORKERS = ("worker-a", "worker-b")
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of `admin_url`, dropped afterwards; yields its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def distributed_environment(
+    home: Path, port: int, metadata: str, ledger: str, broker: str | None = None
+) -> dict[str, str]:
+    """CeleryExecutor with `broker`, else LocalExecutor; Airflow's metadata and the ledger on PostgreSQL."""
+    env = {
+        **environment(home, port),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if broker else "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,  # every component must sign and accept the same
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "certification_airflow.glue.worker_name",
+        "CERTIFICATION_LEDGER_URL": ledger,
+    }
+    if broker:
+        env |= {
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.replace("+psycopg2", ""),
+        }
+    subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
+@contextlib.contextmanager
+def components(
+    home: Path, env: dict[str, str], workers: tuple[str, ...] = WORKERS
+) -> Iterator[Callable[[str], None]]:
+    """api-server, scheduler, dag-processor and triggerer (`airflow standalone` would force the LocalExecutor),
+    plus single-process Celery `workers` under the CeleryExecutor; each in its own process group and log. Yields
+    `crash(name)`: SIGKILL that component and start it again (what a supervisor would do)."""
+    logs = home / "airflow" / "logs-components"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {name: ["airflow", name] for name in ("api-server", "scheduler", "dag-processor", "triggerer")}
+    celery = ["airflow", "celery", "worker", "--concurrency", "1", "--celery-hostname"]
+    if env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor":
+        commands |= {name: [*celery, f"{name}@%h"] for name in workers}
+    started: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str) -> None:
+        named = {"CERTIFICATION_WORKER_NAME": name} if name in workers else {}
+        log = (logs / f"{name}.log").open("a")
+        started[name] = subprocess.Popen(
+            commands[name], env={**env, **named}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def crash(name: str) -> None:
+        os.killpg(started[name].pid, signal.SIGKILL)
+        started[name].wait()
+        start(name)
+
+    try:
+        for name in commands:
+            start(name)
+        yield crash
+    finally:
+        for process in started.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in started.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def component_logs(home: Path) -> str:
+    logs = sorted((home / "airflow" / "logs-components").glob("*.log"))
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for log in logs)
+
+
+def login(api: Api, home: Path) -> None:
+    wait_for("the Airflow API server", lambda: api.call("GET", "/api/v2/monitor/health"), 240)
+    api.login(json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text()))
 
 
 def finish_with_signoffs(api: Api, run_id: str, timeout: float = 1200) -> str:
