@@ -395,6 +395,14 @@ def main() -> int:
         f"certificate page (with its monitoring timeline): {status['documents'].get('certificate.html', '(none)')}"
     )
     print(f"report: {status['documents'].get('report.html', '(none)')}")
+    for name in (
+        "certificate.pdf",
+        "model-card.html",
+        "risk-summary.html",
+        "data-dictionary.html",
+        "rollback.md",
+    ):
+        print(f"{name}: {status['documents'].get(name, '(none)')}")
     if renewed:
         print(
             f"re-certification: {renewed['status']}, {renewed['documents'].get('certificate.html', '(none)')}"
