@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,7 +35,7 @@ def number(value: Any) -> str:
 
 
 def limits(result: dict[str, Any]) -> list[str]:
-    """Each bound of a check as 'measure value ≥ limit' (threshold keys are min_/max_<measure> or the measure)."""
+    """Each min_/max_ bound of a check as 'measure value ≥ limit'."""
     measured, threshold = result.get("measured") or {}, result.get("threshold") or {}
     found = []
     for key, limit in threshold.items():
@@ -45,20 +46,31 @@ def limits(result: dict[str, Any]) -> list[str]:
 
 
 def previous_certificate(ledger: Any, run: dict[str, Any]) -> dict[str, Any] | None:
-    """The newest standing certificate of another version of the same registry model: where a rollback goes."""
-    from certification import postmarket
+    """The newest standing, unexpired certificate of another version of the same registry model (`models:/name/N`):
+    where a rollback goes."""
+    from certification import postmarket, tracking
+    from certification.jsonutil import utcnow
 
     reference = str(run["model_reference"] or "")
     if not reference.startswith("models:/"):
         return None
+    name = tracking.parse_uri(reference)[0]
     rows = ledger.query(
         "SELECT c.certificate_id, c.run_id, c.issued_at, c.expires_at, r.model_reference FROM {s}.certificates c "
-        "JOIN {s}.runs r ON r.run_id = c.run_id WHERE r.model_reference LIKE :name AND r.model_reference <> :ref "
-        "ORDER BY c.issued_at DESC",
-        name=f"{reference.rsplit('/', 1)[0]}/%",
+        "JOIN {s}.runs r ON r.run_id = c.run_id WHERE r.model_reference <> :ref ORDER BY c.issued_at DESC",
         ref=reference,
     )
-    return next((row for row in rows if postmarket.withdrawn(ledger, row["certificate_id"]) is None), None)
+    now = utcnow()
+    return next(
+        (
+            row
+            for row in rows
+            if re.fullmatch(rf"models:/{re.escape(name)}/\d+", str(row["model_reference"] or ""))
+            and row["expires_at"] > now
+            and postmarket.withdrawn(ledger, row["certificate_id"]) is None
+        ),
+        None,
+    )
 
 
 def context(folder: Path, status: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -209,3 +209,57 @@ def test_documents_for_readers_and_a_pdf_only_with_a_browser(tmp_path: Path, mon
     paths = report.write_documents(again, status)
     assert {p.name for p in paths} == set(report.DOCUMENTS) - {"certificate.pdf"}
     assert "certificate.pdf not written" in caplog.text
+
+
+class _Certificates:
+    """A ledger holding three certificates (newest first) and one withdrawal, for the rollback target."""
+
+    rows = [
+        {
+            "certificate_id": "C4",
+            "run_id": "r4",
+            "expires_at": "2099-01-01",
+            "model_reference": "models:/adult/4",
+        },
+        {
+            "certificate_id": "C3",
+            "run_id": "r3",
+            "expires_at": "2099-01-01",
+            "model_reference": "models:/other/3",
+        },
+        {
+            "certificate_id": "C2",
+            "run_id": "r2",
+            "expires_at": "2099-01-01",
+            "model_reference": "models:/adult/2",
+        },
+        {
+            "certificate_id": "C1",
+            "run_id": "r1",
+            "expires_at": "2025-01-01",
+            "model_reference": "models:/adult/1",
+        },
+        {
+            "certificate_id": "C0",
+            "run_id": "r0",
+            "expires_at": "2099-01-01",
+            "model_reference": "models:/adult/0",
+        },
+    ]
+
+    def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        if "certificate_actions" in sql:  # C2 was suspended
+            return [{"action": "suspended"}] if params["c"] == "C2" else []
+        return [r for r in self.rows if r["model_reference"] != params["ref"]]
+
+
+def test_rollback_goes_to_the_newest_standing_unexpired_certificate_of_the_same_model() -> None:
+    from certification.documents import previous_certificate
+
+    target = previous_certificate(_Certificates(), {"run_id": "r5", "model_reference": "models:/adult/5"})
+    assert target is not None and target["certificate_id"] == "C4"
+    target = previous_certificate(_Certificates(), {"run_id": "r4", "model_reference": "models:/adult/4"})
+    assert target is not None and target["certificate_id"] == "C0"  # not another model, suspended or expired
+    assert (
+        previous_certificate(_Certificates(), {"run_id": "r9", "model_reference": "/models/m.joblib"}) is None
+    )
