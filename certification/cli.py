@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from certification.errors import CertificationError, InputError, NotAuthorised, SignoffRefused
+from certification.errors import CertificationError, InputError, SignoffRefused
 from certification.findings import SEVERITIES
 
 OK, NOT_CERTIFIED, ERROR = 0, 1, 2
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (SignoffRefused, NotAuthorised) as exc:
+    except SignoffRefused as exc:
         print(f"certify: refused: {exc}", file=sys.stderr)
         return NOT_CERTIFIED
     except InputError as exc:
