@@ -81,7 +81,9 @@ def test_findings_block_until_waived(home: Path, write_spec, capsys, monkeypatch
     # a flaw found after issue: an administrator revokes the certificate and it no longer verifies
     certificate_id = status["certificate"]["certificate_id"]
     revoke = ["certificate", "revoke", certificate_id, "--reason", "evasion found after issue"]
-    assert certify(capsys, *revoke, "--by", "dana")[0] == ERROR  # not an administrator, as an unlisted submitter
+    assert (
+        certify(capsys, *revoke, "--by", "dana")[0] == ERROR
+    )  # not an administrator, as an unlisted submitter
     assert certify(capsys, *revoke, "--by", "admin") == (
         OK,
         {"certificate_id": certificate_id, "done": ["revoked"]},
@@ -97,55 +99,27 @@ def test_findings_block_until_waived(home: Path, write_spec, capsys, monkeypatch
     assert main(["audit", "verify"]) == OK
 
 
+def _event(kind: str, **payload: str) -> dict[str, str]:
+    return {"run_id": "r", "event_type": kind, "payload": json.dumps(payload)}
+
+
 def test_a_waiver_expires_and_the_finding_blocks_again() -> None:
+    raised = {"title": "t", "detail": "", "raised_by": "e", "raised_at": "a"}
     events = [
-        {"run_id": "r", "event_type": findings.ADDED, "payload": json.dumps(added)}
-        for added in (
-            {
-                "finding_id": "F-1",
-                "severity": "critical",
-                "title": "t",
-                "detail": "",
-                "raised_by": "e",
-                "raised_at": "a",
-            },
-            {
-                "finding_id": "F-2",
-                "severity": "medium",
-                "title": "t",
-                "detail": "",
-                "raised_by": "e",
-                "raised_at": "a",
-            },
-            {
-                "finding_id": "F-3",
-                "severity": "high",
-                "title": "t",
-                "detail": "",
-                "raised_by": "e",
-                "raised_at": "a",
-            },
-        )
+        *(
+            _event(findings.ADDED, finding_id=f"F-{i}", severity=severity, **raised)
+            for i, severity in ((1, "critical"), (2, "medium"), (3, "high"))
+        ),
+        _event(
+            findings.WAIVED,
+            finding_id="F-1",
+            by="rita",
+            at="b",
+            reason="r",
+            expires_at="2027-01-01T00:00:00Z",
+        ),
+        _event(findings.RESOLVED, finding_id="F-3", by="x"),
     ]
-    events += [
-        {"run_id": "r", "event_type": findings.WAIVED, "payload": json.dumps(w)}
-        for w in (
-            {
-                "finding_id": "F-1",
-                "by": "rita",
-                "at": "b",
-                "reason": "r",
-                "expires_at": "2027-01-01T00:00:00Z",
-            },
-        )
-    ]
-    events.append(
-        {
-            "run_id": "r",
-            "event_type": findings.RESOLVED,
-            "payload": json.dumps({"finding_id": "F-3", "by": "x"}),
-        }
-    )
     one, medium, fixed = findings.from_events(events)
     assert (one.state("2026-12-31"), one.blocks("2026-12-31")) == ("waived", False)
     assert (one.state("2027-01-02"), one.blocks("2027-01-02")) == ("waiver_expired", True)

@@ -144,7 +144,9 @@ def test_stable_day_raises_nothing_then_a_shift_suspends_and_a_replay_changes_no
     assert (pipeline.settings.run_dir(run_id) / postmarket.TREND).exists()
     mlflow_run_id = pipeline.ledger.run(run_id)["mlflow_run_id"]
     logged = {f.path for f in tracking.client(pipeline.settings).list_artifacts(mlflow_run_id, "monitoring")}
-    windows = {f"monitoring/{w}" for w in ("2027-03-02T000000.000000Z.json", "2027-03-03T000000.000000Z.json")}
+    windows = {
+        f"monitoring/{w}" for w in ("2027-03-02T000000.000000Z.json", "2027-03-03T000000.000000Z.json")
+    }
     assert logged == {f"monitoring/{p.name}" for p in paths} | {f"monitoring/{postmarket.TREND}"} | windows
     history = pipeline.status(run_id)["monitoring"]
     statuses = [w["status"] for w in history["windows"]]
