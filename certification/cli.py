@@ -239,12 +239,13 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--json", action="store_true", help="machine-readable output")
     commands = root.add_subparsers(dest="command", required=True)
+    me = os.environ.get("CERTIFY_USER") or getpass.getuser()
 
     run = commands.add_parser("run", help="run the automated stages and the gate in-process")
     run.add_argument("spec")
     run.add_argument("--model-uri"), run.add_argument("--model-path"), run.add_argument("--model-sha256")
     run.add_argument("--train"), run.add_argument("--evaluation")
-    run.add_argument("--submitted-by", default=os.environ.get("CERTIFY_USER") or getpass.getuser())
+    run.add_argument("--submitted-by", default=me)
     run.add_argument("--junit", metavar="FILE", help="also write the checks as JUnit XML (for CI gates)")
     run.set_defaults(handler=cmd_run)
 
@@ -286,7 +287,7 @@ def parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("certificate_id")
     revoke.add_argument("--reason", required=True)
-    revoke.add_argument("--by", default=os.environ.get("CERTIFY_USER") or getpass.getuser())
+    revoke.add_argument("--by", default=me)
     revoke.set_defaults(handler=cmd_certificate_revoke)
 
     monitor = commands.add_parser("monitor", help="judge one production window of a certified model")
@@ -297,9 +298,7 @@ def parser() -> argparse.ArgumentParser:
     finding = commands.add_parser("finding", help="independent review findings and their waivers")
     actions = finding.add_subparsers(dest="finding_command", required=True)
     by = argparse.ArgumentParser(add_help=False)
-    by.add_argument(
-        "--by", default=os.environ.get("CERTIFY_USER") or getpass.getuser(), help="who records it"
-    )
+    by.add_argument("--by", default=me, help="who records it")
     add = actions.add_parser("add", parents=[by], help="record a red-team or independent-evaluator finding")
     add.add_argument("run_id")
     add.add_argument("--severity", required=True, choices=SEVERITIES)

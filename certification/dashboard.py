@@ -81,4 +81,4 @@ def overview(pipeline: Pipeline, *, now: datetime | None = None, limit: int = 20
 
 
 def render(data: dict[str, Any]) -> str:
-    return report.render("dashboard.html", d=data, documents=report.DOCUMENTS)
+    return report.render("dashboard.html", d=data)

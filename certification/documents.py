@@ -20,9 +20,10 @@ from typing import Any
 
 import markdown
 
+from certification.profiling import DICTIONARY
+
 log = logging.getLogger(__name__)
 
-DICTIONARY = "data_dictionary.json"  # evidence of data.schema
 MARKDOWN = ("model-card.md", "incident-response.md", "rollback.md")
 KEY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier")
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
@@ -82,7 +83,8 @@ def context(folder: Path, status: dict[str, Any], previous: dict[str, Any] | Non
     results = status["results"]
     by_id = {r["check_id"]: r for r in results}
     estimates = (by_id.get("evaluation.performance", {}).get("measured") or {}).get("estimates") or {}
-    dictionary = json.loads((folder / DICTIONARY).read_text()) if (folder / DICTIONARY).exists() else []
+    path = folder / DICTIONARY
+    dictionary = json.loads(path.read_text()) if path.exists() else []
     certificate = (status.get("certificate") or {}).get("document_json")
     decision = status.get("final") or status.get("gate") or {}
     name = postmarket.model_name(run, Spec.model_validate(spec)) if spec else run["use_case"]

@@ -274,7 +274,7 @@ class Pipeline:
             return self.decision(run_id, "gate") or row
         tracking.log_artifacts(self.settings, run["mlflow_run_id"], [], "", {"certification.gate": verdict})
         if verdict == "passed":  # the approvers read the report and risk summary; rewritten at the decision
-            report.write_documents(self.settings.run_dir(run_id), self.status(run_id))
+            self.write_documents(self.status(run_id))
         return self.decision(run_id, "gate") or row
 
     # -- sign-off ------------------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ class Pipeline:
         folder = self.settings.run_dir(run_id)
         run = self._run_row(run_id)
         status = self.status(run_id)
-        paths = report.write_documents(folder, status, documents.previous_certificate(self.ledger, run))
+        paths = self.write_documents(status)
         if status["certificate"]:
             signed = signing.sign(
                 status["certificate"]["document_json"], signing.private_key(self.settings.home)
@@ -478,6 +478,11 @@ class Pipeline:
             "registry_alias_set",
             {"model": name, "version": version, "alias": tracking.CERTIFIED_ALIAS},
         )
+
+    def write_documents(self, status: dict[str, Any]) -> list[Path]:
+        """The run's documents, runbooks naming the certificate a rollback would return to."""
+        previous = documents.previous_certificate(self.ledger, status["run"])
+        return report.write_documents(Path(status["run_dir"]), status, previous)
 
     # -- reading -------------------------------------------------------------------------------------------
     def status(self, run_id: str) -> dict[str, Any]:

@@ -699,14 +699,9 @@ def trend(pipeline: Pipeline, run_id: str) -> Path | None:
 def publish(pipeline: Pipeline, run_id: str) -> list[Path]:
     """Redraw the trend and rewrite the run's documents, so the certificate's page shows its monitoring timeline;
     log them with each window's comparison to the certification's MLflow run."""
-    from certification import documents, report
-
     plot = trend(pipeline, run_id)
     folder = pipeline.settings.run_dir(run_id)
-    status = pipeline.status(run_id)
-    paths = report.write_documents(
-        folder, status, documents.previous_certificate(pipeline.ledger, status["run"])
-    )
+    paths = pipeline.write_documents(pipeline.status(run_id))
     mlflow_run_id = (pipeline.ledger.run(run_id) or {}).get("mlflow_run_id")
     if mlflow_run_id:  # the evidence next to the certification's own, in its MLflow run
         evidence = [*paths, *([plot] if plot else []), *sorted((folder / "monitoring").glob("*.json"))]

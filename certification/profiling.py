@@ -16,6 +16,7 @@ import pandas as pd
 from certification.errors import InputError
 
 MAX_CATEGORIES = 50
+DICTIONARY = "data_dictionary.json"  # written by data.schema, read by the documents
 SAMPLE_SEED = 0
 # Distances, not p-values: at 100k rows a KS / chi-square test flags shifts far too small to matter.
 DRIFT_METHODS = {"numerical": "wasserstein", "categorical": "jensenshannon"}

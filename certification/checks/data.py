@@ -13,7 +13,6 @@ from certification.context import RunContext
 
 DATA_GOVERNANCE = ("EU-AI-Act:Art10", "NIST-AI-RMF:MAP-2.3", "SR-11-7:data-quality")
 PROVENANCE = ("EU-AI-Act:Art10(2)", "EU-AI-Act:Art12", "ISO-42001:A.7.5")
-DICTIONARY = "data_dictionary.json"
 LEAKAGE = ("EU-AI-Act:Art10(3)", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:conceptual-soundness")
 
 
@@ -53,8 +52,8 @@ def schema(ctx: RunContext) -> Outcome:
         "protected attribute": ctx.spec.protected_attributes,
     }
     entries = profiling.dictionary(ctx.frames, roles)
-    ctx.evidence_path(DICTIONARY).write_text(json.dumps(entries, indent=1))
-    evidence = [str(ctx.evidence_path(DICTIONARY))]
+    ctx.evidence_path(profiling.DICTIONARY).write_text(json.dumps(entries, indent=1))
+    evidence = [str(ctx.evidence_path(profiling.DICTIONARY))]
     columns = _columns(ctx)
     train = ctx.require_train("the schema check")
     mismatched = {
