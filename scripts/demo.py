@@ -107,8 +107,13 @@ def start_airflow(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`airflow standalone` in its own process group, logging to $AIRFLOW_HOME/standalone.log."""
     (home / "airflow").mkdir(parents=True, exist_ok=True)
     log = (home / "airflow" / "standalone.log").open("w")
+    # standalone gives every component one environment: all of them preload, though only the scheduler forks tasks
     return subprocess.Popen(
-        ["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        ["airflow", "standalone"],
+        env={**env, "CERTIFICATION_PRELOAD": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -161,6 +166,7 @@ def distributed_environment(
         env |= {
             "AIRFLOW__CELERY__BROKER_URL": broker,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "certification_airflow.celery_config.CELERY_CONFIG",
         }
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     return env
@@ -183,6 +189,8 @@ def components(
 
     def start(name: str) -> None:
         named = {"CERTIFICATION_WORKER_NAME": name} if name in workers else {}
+        if name in {"scheduler", *workers}:  # the processes tasks are forked from (plugins/.../preload.py)
+            named["CERTIFICATION_PRELOAD"] = "1"
         log = (logs / f"{name}.log").open("a")
         started[name] = subprocess.Popen(
             commands[name], env={**env, **named}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,7 +1,7 @@
 """The DAGs unchanged on Airflow's CeleryExecutor: Redis as the broker, PostgreSQL for Airflow's metadata and the
 ledger, and two Celery workers with one process each. One certification run goes through every stage and both
-sign-offs, survives its scheduler being killed, its tasks land on both workers, and what they hand each other
-through XCom is small references.
+sign-offs, survives its scheduler being killed, its tasks land on both workers (forked from worker processes that
+imported the certification stack once), and what they hand each other through XCom is small references.
 
 In CI (CI=true) Redis must be reachable on 127.0.0.1:6379: the test fails rather than skips without it.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +45,31 @@ def _redis_db() -> Iterator[str]:
         redis.Redis.from_url(url).flushdb()
 
 
+def _main_process_maps(worker: str) -> str:
+    """/proc/PID/maps of a Celery worker's main process, the one that forks its pool (found by its title)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            title = (proc / "cmdline").read_bytes().decode(errors="replace")
+            if f"{worker}@" in title and "MainProcess" in title:
+                return (proc / "maps").read_text()
+    raise AssertionError(f"no main process of Celery worker {worker}")
+
+
+def test_preload_only_when_asked() -> None:
+    plugins = str(Path(__file__).resolve().parents[1] / "plugins")
+    heavy = "{'sklearn', 'art', 'evidently'}"
+    probe = f"import sys, certification_airflow.preload; print(sorted({heavy} & set(sys.modules)))"
+    for flag, expected in (("1", "['art', 'evidently', 'sklearn']"), ("", "[]")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**os.environ, "PYTHONPATH": plugins, "CERTIFICATION_PRELOAD": flag},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert done.stdout.strip() == expected, done.stderr
+
+
 def test_a_certification_runs_on_two_celery_workers(
     home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,6 +99,7 @@ def test_a_certification_runs_on_two_celery_workers(
                 300,
             )
             crash("scheduler")
+            preloaded = {name: "/sklearn/" in _main_process_maps(name) for name in demo.WORKERS}
             try:
                 state = demo.finish_with_signoffs(api, run["dag_run_id"], timeout=1500)
             except TimeoutError as exc:
@@ -84,6 +112,7 @@ def test_a_certification_runs_on_two_celery_workers(
             ]
         assert state == "success", demo.component_logs(home)
 
+    assert preloaded == dict.fromkeys(demo.WORKERS, True)
     pools = {ti["task_id"]: ti["pool"] for ti in instances}
     assert pools["robustness"] == ATTACK_POOL and pools["evaluation"] == "default_pool"
     by_worker = {ti["hostname"] for ti in instances if ti["state"] == "success"}
