@@ -148,6 +148,20 @@ def parse_uri(uri: str) -> tuple[str, str | None, str | None]:
     return match["name"], match["version"], match["alias"]
 
 
+def _version(name: str, version: str | None, alias: str | None) -> Any:
+    mlflow_client = client()
+    if alias:
+        return mlflow_client.get_model_version_by_alias(name, alias)
+    return mlflow_client.get_model_version(name, str(version))
+
+
+def resolve_version(uri: str) -> str:
+    """The concrete `models:/name/version` an alias or version URI stands for, without downloading the model."""
+    name, version, alias = parse_uri(uri)
+    with _mlflow_errors(f"resolve {uri}"):
+        return f"models:/{name}/{_version(name, version, alias).version}"
+
+
 def load_registered_model(uri: str) -> LoadedModel:
     """Resolve an alias to its concrete version, hash the version's files and load them."""
     import mlflow.sklearn
@@ -156,13 +170,8 @@ def load_registered_model(uri: str) -> LoadedModel:
     from certification.context import LoadedModel, _require_classifier, tree_sha256
 
     name, version, alias = parse_uri(uri)
-    mlflow_client = client()
     try:
-        found = (
-            mlflow_client.get_model_version_by_alias(name, alias)
-            if alias
-            else mlflow_client.get_model_version(name, str(version))
-        )
+        found = _version(name, version, alias)
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{found.version}"))
         estimator = mlflow.sklearn.load_model(str(local))
     except MlflowException as exc:

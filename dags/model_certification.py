@@ -50,6 +50,7 @@ def stage_pool(stage: str) -> str:
         "evaluation_path": Param(None, type=OPTIONAL, title="Evaluation data override (CSV or Parquet)"),
         "recertifies": Param(None, type=OPTIONAL, title="Certificate this run replaces (set by monitoring)"),
         "reason": Param(None, type=OPTIONAL, title="Why re-certification started (set by monitoring)"),
+        "discovered": Param(None, type=OPTIONAL, title="Why the certification sweep started this run"),
     },
     doc_md=__doc__,
 )

@@ -6,6 +6,7 @@ In CI (CI=true) PostgreSQL must be reachable: the tests that need it fail rather
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -225,3 +226,30 @@ def demo_script() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def airflow(env: dict[str, str], *args: str, log: Path) -> str:
+    with log.open("w") as out:  # a pipe would fill up with Airflow's logs and stall it
+        done = subprocess.run(
+            ["airflow", *args], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    text = log.read_text()
+    assert done.returncode == 0, text[-4000:]
+    return text
+
+
+def certification_runs(
+    env: dict[str, str], log: Path, known: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """model_certification runs in the Airflow metadata, except those `known` (other tests share the database)."""
+    import sqlite3
+
+    airflow(env, "dags", "list-runs", "model_certification", "-o", "json", log=log)  # the CLI sees them too
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT run_id, conf, state FROM dag_run WHERE dag_id = 'model_certification'"
+        ).fetchall()
+    found = [
+        {"run_id": r, "conf": json.loads(c) if isinstance(c, str) else c, "state": s} for r, c, s in rows
+    ]
+    return [run for run in found if run["run_id"] not in known]

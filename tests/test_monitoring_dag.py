@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ import pytest
 
 from certification import inference_log, postmarket, tracking
 from certification.pipeline import Pipeline
-from tests.conftest import certify, demo_spec
+from tests.conftest import airflow, certification_runs, certify, demo_spec
 
 START = datetime(2027, 5, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -46,33 +44,6 @@ def webhook() -> Iterator[tuple[str, list[Any]]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/alerts", received
     server.shutdown()
-
-
-def airflow(env: dict[str, str], *args: str, log: Path) -> str:
-    with log.open("w") as out:  # a pipe would fill up with Airflow's logs and stall it
-        done = subprocess.run(
-            ["airflow", *args], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-    text = log.read_text()
-    assert done.returncode == 0, text[-4000:]
-    return text
-
-
-def certification_runs(
-    env: dict[str, str], log: Path, known: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    """model_certification runs in the Airflow metadata, except those `known` (other tests share the database)."""
-    import sqlite3
-
-    airflow(env, "dags", "list-runs", "model_certification", "-o", "json", log=log)  # the CLI sees them too
-    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
-        rows = db.execute(
-            "SELECT run_id, conf, state FROM dag_run WHERE dag_id = 'model_certification'"
-        ).fetchall()
-    found = [
-        {"run_id": r, "conf": json.loads(c) if isinstance(c, str) else c, "state": s} for r, c, s in rows
-    ]
-    return [run for run in found if run["run_id"] not in known]
 
 
 def test_drift_suspends_withdraws_and_recertifies_through_airflow(

@@ -70,11 +70,15 @@ def window_end(context: Any) -> datetime:
 
 
 MONITORING_IDENTITY = "monitoring"
+SWEEP_IDENTITY = "discovery"
 
 
 def submitter(dag_run: Any, params: Any) -> str:
     """Who submits a certification run: the authenticated user who triggered it; a run triggered by a monitoring
-    DAG (no user) is submitted by the monitoring service identity, which the responsibility matrix must list."""
+    DAG or by the certification sweep (no user) is submitted by that service's identity, which the responsibility
+    matrix must list. A person cannot borrow one: their runs always carry their own name."""
     if dag_run.triggering_user_name:
         return str(dag_run.triggering_user_name)
-    return MONITORING_IDENTITY if params.get("recertifies") else "unknown"
+    if params.get("recertifies"):
+        return MONITORING_IDENTITY
+    return SWEEP_IDENTITY if params.get("discovered") else "unknown"
