@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from certification.errors import CertificationError, InputError, SignoffRefused
@@ -133,6 +134,19 @@ def cmd_registry_check(args: argparse.Namespace) -> int:
         lines or ["every certified alias is covered"],
     )
     return OK if not findings else NOT_CERTIFIED
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    """What the certification_sweep DAG would do with a spec folder, without starting anything."""
+    from certification import discovery
+
+    found = discovery.survey(_pipeline(args).ledger, Path(args.folder))
+    _print(
+        {"specs": [item.__dict__ for item in found]},
+        args.json,
+        [f"{item.spec_path}: {item.action} ({item.reason})" for item in found] or ["no specs"],
+    )
+    return OK
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -289,6 +303,12 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--reason", required=True)
     revoke.add_argument("--by", default=me)
     revoke.set_defaults(handler=cmd_certificate_revoke)
+
+    discover = commands.add_parser(
+        "discover", help="which specs in a folder are due for certification, and why"
+    )
+    discover.add_argument("folder")
+    discover.set_defaults(handler=cmd_discover)
 
     monitor = commands.add_parser("monitor", help="judge one production window of a certified model")
     monitor.add_argument("model", help="the model's name in the inference log (its registry name by default)")

@@ -3,13 +3,16 @@ the certification_sweep DAG that starts them (through `airflow dags test`, runs 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from certification import discovery
+from certification.cli import main
 from certification.pipeline import Pipeline
 from tests.conftest import airflow, certification_runs
 
@@ -36,7 +39,11 @@ def _by_name(found: list[discovery.Survey]) -> dict[str, discovery.Survey]:
 
 
 def test_survey_follows_runs_certificates_and_changes(
-    home: Path, tmp_path: Path, write_spec: Any, adult_files: dict[str, Path]
+    home: Path,
+    tmp_path: Path,
+    write_spec: Any,
+    adult_files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     folder, spec, evaluation = _folder(tmp_path, write_spec, adult_files)
     pipeline = Pipeline()
@@ -47,6 +54,9 @@ def test_survey_follows_runs_certificates_and_changes(
     assert (first["adult.yaml"].action, first["adult.yaml"].reason) == ("certify", "never certified")
     assert first["adult.yaml"].dag_run_id and first["adult.yaml"].dag_run_id.startswith("sweep-")
     assert discovery.survey(pipeline.ledger, folder) == list(first.values())  # the same run id again
+    assert main(["--json", "discover", str(folder)]) == 0  # what the sweep would do, from the CLI
+    listed = {Path(s["spec_path"]).name: s for s in json.loads(capsys.readouterr().out)["specs"]}
+    assert listed["adult.yaml"]["dag_run_id"] == first["adult.yaml"].dag_run_id
 
     status = pipeline.run_automated(str(spec), submitted_by="dana")
     run_id = status["run"]["run_id"]
