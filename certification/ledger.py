@@ -14,7 +14,8 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -237,13 +238,17 @@ class Ledger:
     def verify(self, workers: int | None = None) -> VerifyReport:
         """Recompute the hash chain, then check every ledger row against the event that recorded it.
 
-        Both passes stream (server-side cursors on PostgreSQL), so memory stays bounded by the largest run, not by
-        the ledger: the chain in seq order, then row events and table rows merged run by run. One snapshot
-        (REPEATABLE READ on PostgreSQL; BEGIN IMMEDIATE on SQLite) keeps concurrent writers from raising alarms.
-        Large ledgers are split into seq ranges and run-id ranges verified by `workers` processes (default: one
-        per core from PARALLEL_FROM events on) that all read the same snapshot (PostgreSQL exports it to them;
-        on SQLite the held write lock keeps the file still).
+        One pass streams the events in seq order (server-side cursors on PostgreSQL): it recomputes the chain and
+        adds a keyed BLAKE2b fingerprint of each row event's payload to its run's sum; a second streams each table
+        unordered and subtracts the fingerprint of the payload each row's writer would have recorded. A run whose
+        sum is not zero (mod 2^256) is compared row by row to name what changed. The key is random per
+        verification, so whoever edits rows cannot make the sums agree. Memory grows with the number of runs, not
+        events. One snapshot (REPEATABLE READ on PostgreSQL; BEGIN IMMEDIATE on SQLite) keeps concurrent writers
+        from raising alarms. Large ledgers are split into seq ranges and run-id ranges verified by `workers`
+        processes (default: one per core from PARALLEL_FROM events on) that all read the same snapshot
+        (PostgreSQL exports it to them; on SQLite the held write lock keeps the file still).
         """
+        key = secrets.token_bytes(32)
         with self.engine.connect() as conn:
             if self.dialect == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
@@ -257,13 +262,27 @@ class Ledger:
                 workers = min(os.cpu_count() or 1, 8) if last >= PARALLEL_FROM else 1
             parts = self._partition(conn, last, workers)
             if len(parts) == 1:
-                return _merged([self._verify_part(conn, parts[0])])
-            context = multiprocessing.get_context("spawn")  # no inherited engines, locks or threads
-            with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
-                found = list(
-                    pool.map(_verify_in_process, [self.url] * len(parts), [snapshot] * len(parts), parts)
-                )
-            return _merged(found)
+                found = [self._verify_part(conn, parts[0], key)]
+            else:
+                context = multiprocessing.get_context("spawn")  # no inherited engines, locks or threads
+                with ProcessPoolExecutor(len(parts), mp_context=context) as pool:
+                    count = len(parts)
+                    found = list(
+                        pool.map(
+                            _verify_in_process, [self.url] * count, [snapshot] * count, parts, [key] * count
+                        )
+                    )
+            report = _merged(found)
+            totals: dict[Any, int] = {}
+            for part in found:
+                for run_id, total in part.sums.items():
+                    totals[run_id] = totals.get(run_id, 0) + total
+            differing = sorted(
+                (r for r, total in totals.items() if total % _MODULUS), key=lambda r: (r is not None, r)
+            )
+            for at in range(0, len(differing), 500):
+                report.problems += self._compare_runs(conn, differing[at : at + 500])
+            return report
 
     def _partition(self, conn: Connection, last: int, workers: int) -> list[_Part]:
         """Equal seq ranges for the chain, and run-id ranges at quantiles of the runs table for the rows."""
@@ -283,15 +302,14 @@ class Ledger:
 
     @property
     def _run_order(self) -> str:
-        # byte order on both sides, so that Python's str order (used to merge) is the database's order
+        # byte order on both sides, so that the cuts taken in Python split the runs as the database compares them
         return 'run_id COLLATE "C"' if self.dialect == "postgresql" else "run_id"
 
-    def _verify_part(self, conn: Connection, part: _Part) -> _PartReport:
+    def _verify_part(self, conn: Connection, part: _Part, key: bytes) -> _PartReport:
         found = _PartReport()
-        if self.dialect == "postgresql":  # sorts by run id in memory rather than in temporary files
-            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        self._verify_chain(conn, part, found)
-        self._verify_rows(conn, part, found)
+        fingerprint = _fingerprinter(key)
+        self._verify_chain(conn, part, found, fingerprint)
+        self._sum_rows(conn, part, found, fingerprint)
         return found
 
     def _stream(self, conn: Connection, sql: str, **params: Any) -> Iterator[tuple[Any, ...]]:
@@ -309,7 +327,9 @@ class Ledger:
         finally:
             cursor.close()
 
-    def _verify_chain(self, conn: Connection, part: _Part, found: _PartReport) -> None:
+    def _verify_chain(
+        self, conn: Connection, part: _Part, found: _PartReport, fingerprint: Callable[[Any], int]
+    ) -> None:
         if part.first_seq == 1:
             prev: str | None = GENESIS
         else:  # the part before checks that hash; a missing event is reported there
@@ -324,6 +344,7 @@ class Ledger:
             a=part.first_seq,
             b=part.last_seq,
         )
+        sums = found.sums
         for seq, run_id, event_type, payload, recorded_at, prev_hash, digest in rows:
             found.events += 1
             problem, broken = None, seq
@@ -336,39 +357,67 @@ class Ledger:
             if problem:
                 found.chain.append(problem)
                 found.first_broken_seq = found.first_broken_seq or broken
+            if event_type == ROW_EVENT:
+                sums[run_id] = sums.get(run_id, 0) + fingerprint(payload)
             prev, expected_seq = digest, seq + 1
         if expected_seq <= part.last_seq:
             found.chain.append(f"events {expected_seq} to {part.last_seq} are missing")
             found.first_broken_seq = found.first_broken_seq or expected_seq
 
-    def _verify_rows(self, conn: Connection, part: _Part, found: _PartReport) -> None:
-        """Merge the row events and every table by run_id: each group is one run's rows and their events."""
+    def _sum_rows(
+        self, conn: Connection, part: _Part, found: _PartReport, fingerprint: Callable[[Any], int]
+    ) -> None:
+        """Subtract from each run's sum the fingerprint of every row of the part's runs, in whatever order."""
         span = [f"{self._run_order} >= :lo"] if part.first_run is not None else []
         if part.end_run is not None:
             below = f"{self._run_order} < :hi"
             span.append(below if part.first_run is not None else f"({below} OR run_id IS NULL)")
-        bounds = {"lo": part.first_run, "hi": part.end_run}
-        order = f"{self._run_order} NULLS FIRST" if self.dialect == "postgresql" else "run_id"
-        events = self._stream(
-            conn,
-            f"SELECT run_id, seq, payload FROM {SCHEMA}.events "
-            f"WHERE {' AND '.join([f'event_type = {ROW_EVENT!r}', *span])} ORDER BY {order}",
-            **bounds,
-        )
-        streams = [_grouped(events, itemgetter(0), itemgetter(1, 2))]
-        tables = []
-        for table in TABLE_KEYS:
-            columns = list(conn.execute(text(f"SELECT * FROM {SCHEMA}.{table} LIMIT 0")).keys())
-            tables.append(_Table(table, columns))
+        sums = found.sums
+        for table in self._tables(conn):
+            run_at = table.columns.index("run_id")
             rows = self._stream(
                 conn,
-                f"SELECT {', '.join(columns)} FROM {SCHEMA}.{table} WHERE {' AND '.join(span) or 'TRUE'} "
-                f"ORDER BY {order}",
-                **bounds,
+                f"SELECT {', '.join(table.columns)} FROM {SCHEMA}.{table.name} WHERE {' AND '.join(span) or 'TRUE'}",
+                lo=part.first_run,
+                hi=part.end_run,
             )
-            streams.append(_grouped(rows, itemgetter(columns.index("run_id")), tuple))
-        for parts in _merge(streams):
-            _compare_run(found.rows, parts[0], list(zip(tables, parts[1:], strict=True)))
+            for row in rows:
+                run_id = row[run_at]
+                sums[run_id] = sums.get(run_id, 0) - fingerprint(table.payload(row))
+
+    def _tables(self, conn: Connection) -> list[_Table]:
+        return [
+            _Table(name, list(conn.execute(text(f"SELECT * FROM {SCHEMA}.{name} LIMIT 0")).keys()))
+            for name in TABLE_KEYS
+        ]
+
+    def _compare_runs(self, conn: Connection, run_ids: list[Any]) -> list[str]:
+        """Row by row, for runs whose sums disagree: which row was changed, added or deleted."""
+        named = [r for r in run_ids if r is not None]
+        params = {f"r{i}": r for i, r in enumerate(named)}
+        within = " OR ".join(
+            ([f"run_id IN ({', '.join(f':{p}' for p in params)})"] if named else [])
+            + (["run_id IS NULL"] if len(named) < len(run_ids) else [])
+        )
+        events: dict[Any, list[tuple[int, str]]] = {r: [] for r in run_ids}
+        query = f"SELECT run_id, seq, payload FROM {SCHEMA}.events WHERE event_type = :t AND ({within})"
+        for run_id, seq, payload in conn.execute(text(query), {**params, "t": ROW_EVENT}):
+            events[run_id].append((seq, payload))
+        tables = self._tables(conn)
+        rows: dict[Any, list[tuple[_Table, list[tuple[Any, ...]]]]] = {
+            r: [(t, []) for t in tables] for r in run_ids
+        }
+        for i, table in enumerate(tables):
+            found = conn.execute(
+                text(f"SELECT {', '.join(table.columns)} FROM {SCHEMA}.{table.name} WHERE {within}"), params
+            )
+            run_at = table.columns.index("run_id")
+            for row in found:
+                rows[row[run_at]][i][1].append(tuple(row))
+        problems: list[str] = []
+        for run_id in run_ids:
+            _compare_run(problems, events[run_id], rows[run_id])
+        return problems
 
 
 @dataclass(frozen=True)
@@ -385,29 +434,44 @@ class _Part:
 class _PartReport:
     events: int = 0
     chain: list[str] = field(default_factory=list)
-    rows: list[str] = field(default_factory=list)
     first_broken_seq: int | None = None
+    sums: dict[Any, int] = field(
+        default_factory=dict
+    )  # per run: its row events' fingerprints minus its rows'
 
 
 def _merged(parts: list[_PartReport]) -> VerifyReport:
     broken = [p.first_broken_seq for p in parts if p.first_broken_seq is not None]
     return VerifyReport(
         events=sum(p.events for p in parts),
-        problems=[x for p in parts for x in p.chain] + [x for p in parts for x in p.rows],
+        problems=[x for p in parts for x in p.chain],
         first_broken_seq=min(broken, default=None),
     )
 
 
-def _verify_in_process(url: str, snapshot: Any, part: _Part) -> _PartReport:
+def _verify_in_process(url: str, snapshot: Any, part: _Part, key: bytes) -> _PartReport:
     ledger = Ledger(url, read_only=True)
     try:
         with ledger.engine.connect() as conn:
             if ledger.dialect == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
                 conn.execute(text("SET TRANSACTION SNAPSHOT :s"), {"s": snapshot})
-            return ledger._verify_part(conn, part)
+            return ledger._verify_part(conn, part, key)
     finally:
         ledger.engine.dispose()
+
+
+def _fingerprinter(key: bytes) -> Callable[[Any], int]:
+    """A keyed BLAKE2b of a payload as an integer; anything but text (a forged value) by its repr."""
+    keyed = hashlib.blake2b(digest_size=32, key=key)
+    from_bytes = int.from_bytes
+
+    def fingerprint(payload: Any) -> int:
+        h = keyed.copy()
+        h.update(payload.encode() if type(payload) is str else repr(payload).encode())
+        return from_bytes(h.digest())
+
+    return fingerprint
 
 
 class _Table:
@@ -447,6 +511,7 @@ class _Table:
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _BATCH = 5_000
+_MODULUS = 1 << 256
 _cursors = itertools.count()
 
 
@@ -469,37 +534,6 @@ def _event_digest(
         )
         return hashlib.sha256(body.encode()).hexdigest()
     return event_hash(seq, run_id, event_type, payload, recorded_at, prev_hash)
-
-
-def _order(value: Any) -> tuple[int, Any]:
-    """Sort key matching the database's: NULL first, then (SQLite only) numbers, text, blobs."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, str):
-        return (2, value)
-    return (3, value) if isinstance(value, bytes) else (1, value)
-
-
-def _grouped(
-    rows: Iterable[Any], run_of: Callable[[Any], Any], item: Callable[[Any], Any]
-) -> Iterator[tuple[tuple[int, Any], list[Any]]]:
-    for run_id, group in itertools.groupby(rows, key=run_of):
-        yield _order(run_id), [item(r) for r in group]
-
-
-def _merge(streams: list[Iterator[tuple[tuple[int, Any], list[Any]]]]) -> Iterator[list[list[Any]]]:
-    """Zip streams of (run key, items), each sorted by run key, into one list of items per stream and run."""
-    heads = [next(s, None) for s in streams]
-    while any(heads):
-        low = min(h[0] for h in heads if h)
-        parts: list[list[Any]] = []
-        for i, head in enumerate(heads):
-            if head and head[0] == low:
-                parts.append(head[1])
-                heads[i] = next(streams[i], None)
-            else:
-                parts.append([])
-        yield parts
 
 
 def _key(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
