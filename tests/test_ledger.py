@@ -19,18 +19,21 @@ def _ledger(url: str) -> Ledger:
     return ledger
 
 
-def _run(ledger: Ledger, run_id: str = "run-1") -> None:
-    ledger.record(
-        "runs",
-        {
-            "run_id": run_id,
-            "created_at": "2026-11-28T00:00:00.000000Z",
-            "origin": "cli",
-            "submitted_by": "dana",
-            "spec_source": "spec.yaml",
-            "overrides_json": {},
-        },
-    )
+def _run(ledger: Ledger, run_id: str = "run-1", complete: bool = False) -> None:
+    """A run row and a sign-off; the run names only its required columns (as an error run does) unless complete."""
+    row = {
+        "run_id": run_id,
+        "created_at": "2026-11-28T00:00:00.000000Z",
+        "origin": "cli",
+        "submitted_by": "dana",
+        "spec_source": "spec.yaml",
+        "overrides_json": {},
+    }
+    if complete:
+        with ledger.engine.connect() as conn:
+            columns = conn.execute(text("SELECT * FROM certification_audit.runs LIMIT 0")).keys()
+        row = {**dict.fromkeys(columns, "x"), **row}
+    ledger.record("runs", row)
     ledger.record(
         "signoffs",
         {
@@ -73,6 +76,27 @@ def test_rows_and_events_verify(ledger_url: str) -> None:
     assert report.events == 3
     assert ledger.rows("signoffs", "run-1")[0]["approver"] == "alice"
     assert ledger.run("run-1")["overrides_json"] == {}
+
+
+def test_only_runs_whose_sums_disagree_are_compared_row_by_row(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complete row's event payload is the row, so its run's fingerprints cancel; a run whose insert left columns
+    out (its event lacks them) and a tampered run are compared row by row, and only the tampered one is named."""
+    ledger = _ledger(ledger_url)
+    _run(ledger, "complete", complete=True)
+    _run(ledger, "partial")
+    compared: list[str] = []
+    compare = Ledger._compare_runs
+    monkeypatch.setattr(
+        Ledger, "_compare_runs", lambda self, conn, runs: compared.extend(runs) or compare(self, conn, runs)
+    )
+    assert ledger.verify().ok and compared == ["partial"]
+    compared.clear()
+    _as_superuser(ledger, "UPDATE certification_audit.signoffs SET comment = 'no' WHERE run_id = 'complete'")
+    report = ledger.verify()
+    assert compared == ["complete", "partial"]
+    assert report.problems == ['signoffs row ["complete","risk"] differs from its recording event 2']
 
 
 @pytest.mark.parametrize(
