@@ -70,6 +70,7 @@ def through_airflow(home: Path, spec: Path, executor: str, runs: int, ledger: st
     broker = REDIS if executor == "celery" else None
     with stack.scratch_database(PG_ADMIN_URL, "airflow_bench") as metadata:
         env = stack.distributed_environment(home, port, metadata, ledger, broker)
+        env["AIRFLOW__CORE__PARALLELISM"] = "8"  # LocalExecutor: at most 8 tasks at once on these 2 cores
         api, dag = stack.Api(f"http://127.0.0.1:{port}"), f"/api/v2/dags/{stack.DAG_ID}"
         with stack.components(home, env):
             stack.login(api, home)

@@ -62,7 +62,13 @@ def identity(spec: Spec) -> dict[str, Any]:
 
         model = {"model_reference": tracking.resolve_version(spec.model.uri)}
     elif spec.model.path is not None:
-        model = {"model_sha256": str(spec.model.sha256)}
+        path = Path(spec.model.path)
+        actual = file_sha256(path) if path.is_file() else "missing"
+        if actual != spec.model.sha256:  # a run would refuse it: nothing to start, something to fix
+            raise CertificationError(
+                f"model file {path}: sha256 is {actual}, the spec pins {spec.model.sha256}"
+            )
+        model = {"model_sha256": actual}
     else:  # score-only: the predictions table is the model
         model = {"model_sha256": data["evaluation"]}
     return {"spec_sha256": spec.digest(), **model, "data": data}

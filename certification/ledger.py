@@ -277,8 +277,9 @@ class Ledger:
             for part in found:
                 for run_id, total in part.sums.items():
                     totals[run_id] = totals.get(run_id, 0) + total
+            # str: a forged SQLite row may hold a number or a blob where a run id belongs
             differing = sorted(
-                (r for r, total in totals.items() if total % _MODULUS), key=lambda r: (r is not None, r)
+                (r for r, total in totals.items() if total % _MODULUS), key=lambda r: (r is not None, str(r))
             )
             for at in range(0, len(differing), 500):
                 report.problems += self._compare_runs(conn, differing[at : at + 500])

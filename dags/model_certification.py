@@ -27,7 +27,9 @@ def stage_pool(stage: str) -> str:
     dag_id="model_certification",
     schedule=None,
     catchup=False,
-    max_active_runs=8,
+    # a run waiting for its approvers holds no worker slot (the sign-off is deferred) but does count here, so this
+    # bounds how many runs can wait for people at once; the pools and executor parallelism bound the work
+    max_active_runs=int(os.environ.get("CERTIFICATION_MAX_ACTIVE_RUNS", "64")),
     tags=["certification"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
     params={

@@ -18,8 +18,8 @@ from tests.conftest import airflow, certification_runs
 
 
 def _folder(tmp_path: Path, write_spec: Any, adult_files: dict[str, Path]) -> tuple[Path, Path, Path]:
-    """specs/adult.yaml on its own copy of the evaluation data (so the data can change under it) and a broken
-    specs/broken.yml; returns (folder, spec, evaluation copy)."""
+    """specs/adult.yaml on its own copy of the evaluation data (so the data can change under it), a spec pinning
+    other model bytes and a broken specs/broken.yml; returns (folder, spec, evaluation copy)."""
     folder = tmp_path / "specs"
     folder.mkdir()
     evaluation = tmp_path / "evaluation.csv"
@@ -29,6 +29,9 @@ def _folder(tmp_path: Path, write_spec: Any, adult_files: dict[str, Path]) -> tu
         spec["datasets"]["evaluation"]["path"] = str(evaluation)
 
     spec = write_spec(own_data, name="specs/adult.yaml")
+    write_spec(
+        lambda s: s["model"].update(sha256="0" * 64), name="specs/pinned.yaml"
+    )  # not the model's bytes
     (folder / "broken.yml").write_text("use_case: [unclosed\n")
     (folder / "notes.txt").write_text("not a spec")
     return folder, spec, evaluation
@@ -49,8 +52,12 @@ def test_survey_follows_runs_certificates_and_changes(
     pipeline = Pipeline()
 
     first = _by_name(discovery.survey(pipeline.ledger, folder))
-    assert sorted(first) == ["adult.yaml", "broken.yml"]
+    assert sorted(first) == ["adult.yaml", "broken.yml", "pinned.yaml"]
     assert first["broken.yml"].action == "invalid" and "broken.yml" in first["broken.yml"].reason
+    assert (
+        first["pinned.yaml"].action == "invalid"
+        and f"the spec pins {'0' * 64}" in first["pinned.yaml"].reason
+    )
     assert (first["adult.yaml"].action, first["adult.yaml"].reason) == ("certify", "never certified")
     assert first["adult.yaml"].dag_run_id and first["adult.yaml"].dag_run_id.startswith("sweep-")
     assert discovery.survey(pipeline.ledger, folder) == list(first.values())  # the same run id again
@@ -107,7 +114,8 @@ def test_sweep_dag_starts_each_due_spec_once(
     log = airflow(
         env, "dags", "test", "certification_sweep", "2027-01-01T00:00:00+00:00", log=tmp_path / "1.log"
     )
-    assert "broken.yml: invalid" in log and "adult.yaml: certify (never certified)" in log
+    assert "broken.yml: invalid" in log and "pinned.yaml: invalid" in log
+    assert "adult.yaml: certify (never certified)" in log
     [started] = certification_runs(env, tmp_path / "runs.log", earlier)
     assert started["run_id"] == due.dag_run_id and started["state"] == "queued"
     assert started["conf"] == {"spec_path": str(spec), "discovered": "never certified"}
