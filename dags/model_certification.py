@@ -31,7 +31,9 @@ def stage_pool(stage: str) -> str:
     # bounds how many runs can wait for people at once; the pools and executor parallelism bound the work
     max_active_runs=int(os.environ.get("CERTIFICATION_MAX_ACTIVE_RUNS", "64")),
     tags=["certification"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    # upstream: a task's priority grows with the work before it, so runs under way reach their gate before new runs
+    # take the slots (Airflow's default, downstream, runs every run's first stages first)
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=10), "weight_rule": "upstream"},
     params={
         "spec_path": Param(
             os.environ.get("CERTIFICATION_DEFAULT_SPEC", ""),
