@@ -436,9 +436,8 @@ class _PartReport:
     events: int = 0
     chain: list[str] = field(default_factory=list)
     first_broken_seq: int | None = None
-    sums: dict[Any, int] = field(
-        default_factory=dict
-    )  # per run: its row events' fingerprints minus its rows'
+    # per run: the fingerprints of its row events minus those of its rows
+    sums: dict[Any, int] = field(default_factory=dict)
 
 
 def _merged(parts: list[_PartReport]) -> VerifyReport:
