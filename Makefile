@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: env system-deps demo test lint typecheck unit clean
+.PHONY: env system-deps demo test lint typecheck suite fast clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,18 +27,23 @@ system-deps:
 	fi
 
 demo: system-deps env
-	$(PY) scripts/demo.py
+	$(PY) -m certification.demo
 
 lint: env
-	ruff check certification dags plugins tests scripts benchmarks
+	ruff check certification dags plugins tests benchmarks
 
 typecheck: env
 	mypy
 
-unit: env
-	pytest
+# every test, the slowest 25 named at the end so that each change sees the time it adds
+suite: env
+	pytest --durations=25
 
-test: system-deps lint typecheck unit
+# the tests that need no service (no PostgreSQL, Airflow, Celery or browser)
+fast: env
+	pytest -m "not integration"
+
+test: system-deps lint typecheck suite
 
 clean:
 	rm -rf $(VENV) .certification

@@ -24,8 +24,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
-from certification import fairness as engine  # noqa: E402
+from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
+from certification.checks.fairness import audit as engine  # noqa: E402
 
 # Adult evaluation shares (adult.test): sex x race
 SEX = {"Male": 0.667, "Female": 0.333}

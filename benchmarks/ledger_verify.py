@@ -31,11 +31,12 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
+from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
 
-# _ENCODER and _event_digest: the verifier's fast paths, equal to canonical_json and event_hash for plain values
-# (tests/test_properties.py); they keep bulk generation quick
-from certification.ledger import _ENCODER, GENESIS, ROW_EVENT, SCHEMA, Ledger, _event_digest  # noqa: E402
+# ENCODER and event_digest: the verifier's fast paths, equal to canonical_json and event_hash for plain values
+# (tests/unit/test_properties.py); they keep bulk generation quick
+from certification.jsonutil import ENCODER  # noqa: E402
+from certification.ledger import GENESIS, ROW_EVENT, SCHEMA, Ledger, event_digest  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "CERTIFICATION_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -146,13 +147,13 @@ def batches(events: int) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
             seq += 1
             run_id = data["run_id"] if table else f"cert-20261128-{r:08d}"
             if table:
-                stored = {k: (_ENCODER.encode(v) if k.endswith("_json") else v) for k, v in data.items()}
+                stored = {k: (ENCODER.encode(v) if k.endswith("_json") else v) for k, v in data.items()}
                 out[table].append(tuple(stored.values()))
-                event_type, payload = ROW_EVENT, _ENCODER.encode({"table": table, "row": stored})
+                event_type, payload = ROW_EVENT, ENCODER.encode({"table": table, "row": stored})
             else:
-                event_type, payload = "signoff_requested", _ENCODER.encode(data)
+                event_type, payload = "signoff_requested", ENCODER.encode(data)
             recorded_at = _stamp(seq)
-            digest = _event_digest(seq, run_id, event_type, payload, recorded_at, prev)
+            digest = event_digest(seq, run_id, event_type, payload, recorded_at, prev)
             out["events"].append((seq, run_id, event_type, payload, recorded_at, prev, digest))
             prev = digest
             if len(out["events"]) == BATCH:

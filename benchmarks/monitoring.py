@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
+from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
 
 PER_FILE = 1_000_000
 PROTECTED = ["sex", "race"]
@@ -34,8 +34,8 @@ def _setting(folder: Path) -> tuple[Any, Any, list[str]]:
     """The demo model (trained once per folder) and the evaluation split it is monitored against."""
     import joblib
 
-    from certification.datasets import load_adult
     from certification.demo import adult_model
+    from certification.demo.datasets import load_adult
 
     evaluation = load_adult("test")
     features = [c for c in evaluation.columns if c not in (*PROTECTED, "income")]
@@ -47,8 +47,8 @@ def _setting(folder: Path) -> tuple[Any, Any, list[str]]:
 
 
 def prepare(folder: Path, rows: int) -> None:
-    from certification import inference_log
-    from certification.drift_stream import production_stream
+    from certification.demo.drift_stream import production_stream
+    from certification.monitoring import inference_log
 
     files = -(-rows // PER_FILE)
     if len(list(folder.glob("part-*.parquet"))) == files:
@@ -66,7 +66,8 @@ def prepare(folder: Path, rows: int) -> None:
 def measure(folder: Path, kind: str, chunk_rows: int) -> dict[str, Any]:
     import evidently  # noqa: F401 - imported before the clock starts: a fixed cost, paid once per worker
 
-    from certification import inference_log, monitoring
+    from certification import monitoring
+    from certification.monitoring import inference_log
 
     model, evaluation, features = _setting(folder)
     chunks = inference_log.read_window(  # a generator: nothing is read before the clock starts
@@ -75,7 +76,7 @@ def measure(folder: Path, kind: str, chunk_rows: int) -> dict[str, Any]:
     if kind == "evidently":
         import pandas as pd
 
-        from certification.profiling import shift_summary
+        from certification.checks.data_validation.profiling import shift_summary
 
         started = time.perf_counter()
         window = pd.concat(chunks, ignore_index=True)

@@ -26,11 +26,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))  # scripts/demo.py: the Airflow plumbing
 
-import demo as stack  # noqa: E402
-
-from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
+from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
+from certification.demo import stack  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "CERTIFICATION_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -56,7 +54,7 @@ def _seconds(stamp: str) -> float:
 
 
 def in_process(spec: Path, ledger: str) -> dict[str, Any]:
-    from certification.pipeline import Pipeline
+    from certification import Pipeline
 
     start = time.perf_counter()
     status = Pipeline(ledger).run_automated(str(spec), submitted_by="dana")

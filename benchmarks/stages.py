@@ -26,11 +26,12 @@ from sklearn.ensemble import RandomForestClassifier
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import peak_rss_mb, write_report  # noqa: E402
+from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
 from certification.checks import REGISTRY, STAGES  # noqa: E402
-from certification.context import RunContext, file_sha256  # noqa: E402
-from certification.datasets import load_adult  # noqa: E402
 from certification.demo import PROTECTED, adult_model  # noqa: E402
+from certification.demo.datasets import load_adult  # noqa: E402
+from certification.hashing import file_sha256  # noqa: E402
+from certification.run.context import RunContext  # noqa: E402
 from certification.spec import load_spec  # noqa: E402
 
 MODELS = {

@@ -6,21 +6,22 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from certification.config import settings
 from certification.errors import CertificationError, InputError, SignoffRefused
-from certification.findings import SEVERITIES
+from certification.governance.findings import SEVERITIES
 
 OK, NOT_CERTIFIED, ERROR = 0, 1, 2
 PASSING = {"certified", "awaiting_signoff"}
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
-    from certification.pipeline import Pipeline
+    from certification.run.pipeline import Pipeline
 
     return Pipeline(args.ledger_url)
 
@@ -53,9 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif status["final"]:
         lines += [f"reason: {reason}" for reason in status["final"]["reasons_json"]]
     if args.junit:
-        from pathlib import Path
-
-        from certification.report import junit_xml
+        from certification.documents import junit_xml
 
         Path(args.junit).write_text(junit_xml(status), encoding="utf-8")
     _print(status, args.json, lines)
@@ -124,7 +123,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_check(args: argparse.Namespace) -> int:
-    from certification.governance import as_dicts, check_aliases
+    from certification.governance.registry import as_dicts, check_aliases
 
     findings = check_aliases(_pipeline(args).ledger)
     lines = [f"{f.model} v{f.version} @certified: {f.problem}" for f in findings]
@@ -138,7 +137,7 @@ def cmd_registry_check(args: argparse.Namespace) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     """What the certification_sweep DAG would do with a spec folder, without starting anything."""
-    from certification import discovery
+    from certification.governance import discovery
 
     found = discovery.survey(_pipeline(args).ledger, Path(args.folder))
     _print(
@@ -152,17 +151,15 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_monitor(args: argparse.Namespace) -> int:
     """One monitoring window without a scheduler: the same steps as the monitor DAG, except that re-certification
     is requested in the ledger and left to `certify run` (only Airflow can trigger the DAG)."""
-    from datetime import UTC, datetime
-
-    from certification import postmarket
+    from certification import monitoring
 
     pipeline = _pipeline(args)
     end = datetime.fromisoformat(args.window_end) if args.window_end else datetime.now(UTC)
-    outcome = postmarket.monitor(pipeline, args.model, end if end.tzinfo else end.replace(tzinfo=UTC))
-    done = postmarket.withdraw(pipeline, outcome)
-    request = postmarket.request_recertification(pipeline, outcome)
+    outcome = monitoring.monitor(pipeline, args.model, end if end.tzinfo else end.replace(tzinfo=UTC))
+    done = monitoring.withdraw(pipeline, outcome)
+    request = monitoring.request_recertification(pipeline, outcome)
     if "run_id" in outcome:
-        postmarket.publish(pipeline, outcome["run_id"])
+        monitoring.publish(pipeline, outcome["run_id"])
     lines = [f"{outcome['window_id']}: {outcome['status']}", *(f"  {b}" for b in outcome.get("breaches", []))]
     lines += [f"  {outcome['summary']}"] if "summary" in outcome else []
     lines += [f"  done: {', '.join(done)}"] if done else []
@@ -175,32 +172,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_certificate_verify(args: argparse.Namespace) -> int:
-    """What a relying party checks: the issuer's signature, the validity period, the model bytes it names now, and
-    the ledger's record of the certificate (recorded, same digest, not withdrawn)."""
-    from pathlib import Path
+    """What a relying party checks (governance.signing.verify_certificate)."""
+    from certification.governance import signing
 
-    from certification import postmarket, report, signing
-    from certification.jsonutil import utcnow
-
-    path = Path(args.certificate)
-    signature_path = Path(args.signature) if args.signature else path.with_name(signing.SIGNATURE_FILE)
-    try:
-        document, signature = (json.loads(p.read_text(encoding="utf-8")) for p in (path, signature_path))
-    except (OSError, ValueError) as exc:
-        raise InputError(str(path), f"cannot read the certificate or its signature: {exc}") from exc
     pipeline = _pipeline(args)
-    problems = signing.verify(
-        document, signature, signing.trusted_key(pipeline.settings.home, args.public_key), utcnow()
+    document, problems = signing.verify_certificate(
+        pipeline.ledger,
+        pipeline.settings.home,
+        Path(args.certificate),
+        Path(args.signature) if args.signature else None,
+        args.public_key,
     )
-    recorded = pipeline.ledger.query(
-        "SELECT sha256 FROM {s}.certificates WHERE certificate_id = :c", c=document.get("certificate_id")
-    )
-    if not recorded:
-        problems.append("the ledger holds no such certificate")
-    elif recorded[0]["sha256"] != report.document_sha256(document):
-        problems.append("the ledger recorded another document under this certificate id")
-    elif withdrawn := postmarket.withdrawn(pipeline.ledger, str(document["certificate_id"])):
-        problems.append(f"the certificate is {withdrawn}")
     lines = [f"{document.get('certificate_id')}: {'valid' if not problems else 'NOT VALID'}"]
     _print({"valid": not problems, "problems": problems}, args.json, lines + [f"  {p}" for p in problems])
     return OK if not problems else NOT_CERTIFIED
@@ -208,7 +190,7 @@ def cmd_certificate_verify(args: argparse.Namespace) -> int:
 
 def cmd_finding(args: argparse.Namespace) -> int:
     """Record a finding or settle one (resolve, waive), then list the run's findings; exit 1 while one blocks."""
-    from certification import findings
+    from certification.governance import findings
 
     pipeline = _pipeline(args)
     ledger, action = pipeline.ledger, args.finding_command
@@ -231,9 +213,9 @@ def cmd_finding(args: argparse.Namespace) -> int:
 
 
 def cmd_certificate_revoke(args: argparse.Namespace) -> int:
-    from certification import postmarket
+    from certification import monitoring
 
-    done = postmarket.revoke(_pipeline(args), args.certificate_id, reason=args.reason, by=args.by)
+    done = monitoring.revoke(_pipeline(args), args.certificate_id, reason=args.reason, by=args.by)
     lines = [f"{args.certificate_id}: {', '.join(done) or 'already revoked'}"]
     _print({"certificate_id": args.certificate_id, "done": done}, args.json, lines)
     return OK
@@ -253,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--json", action="store_true", help="machine-readable output")
     commands = root.add_subparsers(dest="command", required=True)
-    me = os.environ.get("CERTIFY_USER") or getpass.getuser()
+    me = settings().user or getpass.getuser()
 
     run = commands.add_parser("run", help="run the automated stages and the gate in-process")
     run.add_argument("spec")

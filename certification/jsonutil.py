@@ -24,8 +24,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# canonical_json's encoder; for str/int/None values (all the ledger stores) it is canonical_json itself
+ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+quote = json.encoder.encode_basestring  # type: ignore[attr-defined] # a str as ENCODER writes it
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return ENCODER.encode(_plain(value))
 
 
 def iso(moment: datetime) -> str:

@@ -152,7 +152,7 @@ def _evaluator(
     return evaluate
 
 
-def _metrics_from_counts(
+def metrics_from_counts(
     y_true: BoolArray,
     score: FloatArray | None,
     pred: BoolArray | None,

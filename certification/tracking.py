@@ -14,9 +14,6 @@ from certification.errors import CertificationError, InputError
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from certification.checks.base import CheckResult
-    from certification.context import LoadedModel
-
 EXPERIMENT = "model-certification"
 CERTIFIED_ALIAS = "certified"
 _METRIC_UNSAFE = re.compile(r"[^\w./ -]")
@@ -71,18 +68,20 @@ def _numbers(prefix: str, value: Any) -> Iterator[tuple[str, float]]:
 
 
 def log_stage(
-    settings: Settings, mlflow_run_id: str, stage: str, results: list[CheckResult], report: Path
+    settings: Settings, mlflow_run_id: str, stage: str, results: list[dict[str, Any]], report: Path
 ) -> None:
+    """A stage's checks (as `CheckResult.to_dict()` gives them): numeric measures as metrics, statuses as tags,
+    evidence files and the stage's results file as artifacts."""
     import math
 
     mlflow_client = client(settings)
     with _mlflow_errors(f"log the {stage} stage"):
         for result in results:
-            for key, number in _numbers(result.check_id, result.measured):
+            for key, number in _numbers(result["check_id"], result["measured"]):
                 if math.isfinite(number):
                     mlflow_client.log_metric(mlflow_run_id, key, number)
-            mlflow_client.set_tag(mlflow_run_id, f"check.{result.check_id}", result.status.value)
-            for evidence in result.evidence:
+            mlflow_client.set_tag(mlflow_run_id, f"check.{result['check_id']}", result["status"])
+            for evidence in result["evidence"]:
                 mlflow_client.log_artifact(mlflow_run_id, evidence, artifact_path=f"evidence/{stage}")
         mlflow_client.log_artifact(mlflow_run_id, str(report), artifact_path="results")
 
@@ -162,12 +161,11 @@ def resolve_version(uri: str) -> str:
         return f"models:/{name}/{_version(name, version, alias).version}"
 
 
-def load_registered_model(uri: str) -> LoadedModel:
-    """Resolve an alias to its concrete version, hash the version's files and load them."""
+def load_version(uri: str) -> tuple[Any, str, str, Path]:
+    """Resolve an alias to its concrete version, download the version's files and load them: (estimator, name,
+    version, local folder)."""
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
-
-    from certification.context import LoadedModel, _require_classifier, tree_sha256
 
     name, version, alias = parse_uri(uri)
     try:
@@ -178,10 +176,43 @@ def load_registered_model(uri: str) -> LoadedModel:
         raise InputError(uri, f"cannot load the registered model: {exc.message}", field="model.uri") from exc
     except Exception as exc:
         raise InputError(uri, f"cannot load the registered model: {exc}", field="model.uri") from exc
-    _require_classifier(estimator, uri)
-    return LoadedModel(
-        estimator, f"models:/{name}/{found.version}", tree_sha256(local), registry=(name, str(found.version))
+    return estimator, name, str(found.version), local
+
+
+def register_sklearn(
+    settings: Settings,
+    model: Any,
+    name: str,
+    alias: str,
+    input_example: Any,
+    trusted_types: list[str],
+    *,
+    run_name: str,
+    experiment: str = "model-training",
+) -> str:
+    """Log a scikit-learn model (skops, not pickle) as a new version of `name`, point `alias` at it, return the
+    version."""
+    import mlflow
+    import mlflow.sklearn
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    experiment_id = (
+        found.experiment_id
+        if found
+        else mlflow.create_experiment(experiment, artifact_location=settings.artifact_root.as_uri())
     )
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            input_example=input_example,
+            skops_trusted_types=trusted_types,
+        )
+    version = str(info.registered_model_version)
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+    return version
 
 
 def promote(settings: Settings, name: str, version: str, tags: dict[str, str]) -> None:

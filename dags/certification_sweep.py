@@ -6,22 +6,24 @@ new. Without $CERTIFICATION_SPECS_DIR the DAG is not defined."""
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
-from certification_airflow.glue import pipeline
+from certification_airflow.hooks.ledger import pipeline
+
+from certification.config import settings
 
 log = logging.getLogger(__name__)
-SPECS_DIR = os.environ.get("CERTIFICATION_SPECS_DIR")
+CONFIGURED = settings()
+SPECS_DIR = CONFIGURED.specs_dir
 
 
 @dag(
     dag_id="certification_sweep",
-    schedule=os.environ.get("CERTIFICATION_SWEEP_SCHEDULE", "@hourly"),
+    schedule=CONFIGURED.sweep_schedule,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -33,7 +35,7 @@ def certification_sweep() -> None:
     @task
     def survey() -> list[dict[str, Any]]:
         """One model_certification trigger per due spec; every spec's state and reason goes to the task log."""
-        from certification import discovery
+        from certification.governance import discovery
 
         found = discovery.survey(pipeline().ledger, Path(str(SPECS_DIR)))
         for item in found:

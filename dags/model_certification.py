@@ -4,23 +4,21 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from certification_airflow.glue import pipeline, run_id_from, submitter
-from certification_airflow.operators import RoleSignoffOperator
+from certification_airflow.hooks.ledger import pipeline
+from certification_airflow.operators.signoff import RoleSignoffOperator
+from certification_airflow.runtime import run_id_from, submitter
+
+from certification.config import settings
 
 OPTIONAL = ["null", "string"]
 STAGE_TIMEOUT = timedelta(hours=2)
-
-
-def stage_pool(stage: str) -> str:
-    """The Airflow pool a stage's tasks take a slot of: $CERTIFICATION_POOL_<STAGE> (e.g. a small pool for the
-    robustness attacks, so that many runs at once cannot starve everyone's evaluation), else the default pool.
-    The pool must exist: see README, "Scaling out"."""
-    return os.environ.get(f"CERTIFICATION_POOL_{stage.upper()}") or "default_pool"
+# $CERTIFICATION_POOL_<STAGE> puts a stage's tasks into an Airflow pool (e.g. a small one for the robustness attacks,
+# so that many runs at once cannot starve everyone's evaluation); $CERTIFICATION_MAX_ACTIVE_RUNS bounds the runs
+CONFIGURED = settings()
 
 
 @dag(
@@ -29,14 +27,14 @@ def stage_pool(stage: str) -> str:
     catchup=False,
     # a run waiting for its approvers holds no worker slot (the sign-off is deferred) but does count here, so this
     # bounds how many runs can wait for people at once; the pools and executor parallelism bound the work
-    max_active_runs=int(os.environ.get("CERTIFICATION_MAX_ACTIVE_RUNS", "64")),
+    max_active_runs=CONFIGURED.max_active_runs,
     tags=["certification"],
     # upstream: a task's priority grows with the work before it, so runs under way reach their gate before new runs
     # take the slots (Airflow's default, downstream, runs every run's first stages first)
     default_args={"retries": 1, "retry_delay": timedelta(seconds=10), "weight_rule": "upstream"},
     params={
         "spec_path": Param(
-            os.environ.get("CERTIFICATION_DEFAULT_SPEC", ""),
+            CONFIGURED.default_spec,
             type="string",
             minLength=1,
             title="Certification spec",
@@ -88,7 +86,7 @@ def model_certification() -> None:
     def stage_task(stage: str):  # type: ignore[no-untyped-def]
         # a model that never returns must not hold the run forever: the stage is killed, its checks have no
         # result and the gate fails; each stage's own time budgets (e.g. the attack's) are far below this
-        @task(task_id=stage, execution_timeout=STAGE_TIMEOUT, pool=stage_pool(stage))
+        @task(task_id=stage, execution_timeout=STAGE_TIMEOUT, pool=CONFIGURED.pool(stage))
         def run_stage(**context: Any) -> dict[str, Any]:
             results = pipeline().run_stage(run_id_from(context), stage)
             return {r.check_id: r.status.value for r in results}

@@ -1,4 +1,4 @@
-"""monitor_<model>: one scheduled DAG per certified model on the watch list (certification.watchlist), on the
+"""monitor_<model>: one scheduled DAG per certified model on the watch list (certification.monitoring.watchlist), on the
 schedule its spec sets. Each run judges one window of the production inference log against the certified baseline
 and, on a breach or expiry, in this order: alerts (ledger event and log line, then the spec's notifiers), withdraws
 the certificate (ledger, then the registry's `certified` alias), and triggers `model_certification` with the same
@@ -11,10 +11,11 @@ from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, dag, task
-from certification_airflow.glue import pipeline, window_end
+from certification_airflow.hooks.ledger import pipeline
+from certification_airflow.runtime import window_end
 
 from certification.config import settings
-from certification.watchlist import Entry, entries
+from certification.monitoring.watchlist import Entry, entries
 
 RECERTIFICATION = "{{{{ ti.xcom_pull(task_ids='recertification')['{}'] }}}}"
 
@@ -42,9 +43,9 @@ def monitoring_dag(entry: Entry) -> DAG:
     def monitor() -> None:
         @task
         def evaluate(**context: Any) -> dict[str, Any]:
-            from certification import postmarket
+            from certification import monitoring
 
-            return postmarket.monitor(
+            return monitoring.monitor(
                 pipeline(), entry.model_name, window_end(context), airflow_run=context["run_id"]
             )
 
@@ -56,15 +57,15 @@ def monitoring_dag(entry: Entry) -> DAG:
 
         @task
         def withdraw(outcome: dict[str, Any]) -> list[str]:
-            from certification import postmarket
+            from certification import monitoring
 
-            return postmarket.withdraw(pipeline(), outcome)
+            return monitoring.withdraw(pipeline(), outcome)
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def recertification(outcome: dict[str, Any]) -> dict[str, Any] | None:
-            from certification import postmarket
+            from certification import monitoring
 
-            return postmarket.request_recertification(pipeline(), outcome)
+            return monitoring.request_recertification(pipeline(), outcome)
 
         trigger = TriggerDagRunOperator(
             task_id="recertify",
@@ -78,10 +79,10 @@ def monitoring_dag(entry: Entry) -> DAG:
         @task(trigger_rule="none_failed")
         def document(outcome: dict[str, Any]) -> None:
             """Redraw the trend plot and the certificate's page with its monitoring timeline."""
-            from certification import postmarket
+            from certification import monitoring
 
             if "run_id" in outcome:
-                postmarket.publish(pipeline(), outcome["run_id"])
+                monitoring.publish(pipeline(), outcome["run_id"])
 
         outcome = evaluate()
         alert(outcome) >> withdraw(outcome) >> recertification(outcome) >> trigger >> document(outcome)

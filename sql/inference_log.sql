@@ -1,7 +1,7 @@
 -- The production inference log that monitoring reads (PostgreSQL). One row per scored request; the label arrives
 -- later and is written once, with the time it arrived. Features and protected attributes are JSON objects keyed by
 -- the spec's column names, so one table serves every model. Files follow the same schema with one column per
--- feature and protected attribute instead of the two JSON objects (certification.inference_log).
+-- feature and protected attribute instead of the two JSON objects (certification.monitoring.inference_log).
 CREATE SCHEMA IF NOT EXISTS certification_monitoring;
 
 CREATE TABLE IF NOT EXISTS certification_monitoring.inference_log (

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from certification.errors import NotApplicable
 
 if TYPE_CHECKING:
-    from certification.context import RunContext
+    from certification.run.context import RunContext
 
 
 class Status(StrEnum):
@@ -115,15 +115,10 @@ class Check:
         )
 
 
-REGISTRY: dict[str, list[Check]] = {stage: [] for stage in STAGES}
-
-
 def check(check_id: str, stage: str, requirements: tuple[str, ...]) -> Callable[[Callable], Check]:
-    """Register a check body under a stage."""
+    """Make a check body a Check of its stage; each stage's checks module lists its checks in order (CHECKS)."""
 
-    def register(body: Callable[[RunContext], Outcome]) -> Check:
-        item = Check(check_id, stage, requirements, body)
-        REGISTRY[stage].append(item)
-        return item
+    def make(body: Callable[[RunContext], Outcome]) -> Check:
+        return Check(check_id, stage, requirements, body)
 
-    return register
+    return make

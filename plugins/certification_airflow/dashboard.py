@@ -11,14 +11,14 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 
-from certification_airflow.glue import pipeline
+from certification_airflow.hooks.ledger import pipeline
 
 app = FastAPI(title="Certification dashboard", docs_url=None, redoc_url=None)
 
 
 @app.get("/", response_class=HTMLResponse)
 def index(user: GetUserDep) -> str:
-    from certification import dashboard
+    from certification.documents import dashboard
 
     return dashboard.render(dashboard.overview(pipeline()))
 
@@ -26,11 +26,11 @@ def index(user: GetUserDep) -> str:
 @app.get("/runs/{run_id}/{name}")
 def document(run_id: str, name: str, user: GetUserDep) -> FileResponse:
     """One of a run's documents (only those names, only of runs the ledger knows: no other file is reachable)."""
-    from certification import report
+    from certification.documents import DOCUMENTS
 
     certification = pipeline()
     path: Path = certification.settings.run_dir(run_id) / name
-    if name not in report.DOCUMENTS or certification.ledger.run(run_id) is None or not path.is_file():
+    if name not in DOCUMENTS or certification.ledger.run(run_id) is None or not path.is_file():
         raise HTTPException(status_code=404, detail=f"{run_id} has no document {name}")
     return FileResponse(path)
 

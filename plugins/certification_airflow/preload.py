@@ -5,17 +5,18 @@ Airflow 3 forks every task from a long-lived process: a LocalExecutor worker (it
 a Celery worker's pool process (forked from the worker). A task of model_certification otherwise spends ~5 s
 importing scikit-learn, ART, Evidently and MLflow before its work starts, which on a short stage is most of its
 time. Set `CERTIFICATION_PRELOAD=1` on the scheduler (LocalExecutor) or on the Celery workers, not on the API
-server, DAG processor or triggerer, which never run tasks: the scheduler imports this module with the plugins, a
-Celery worker through `celery_config.CELERY_CONFIG["imports"]`.
+server, DAG processor or triggerer, which never run tasks: the scheduler imports this module with the plugins
+(plugins/certification_plugin.py), a Celery worker through `celery_config.CELERY_CONFIG["imports"]`.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+
+from certification.config import settings
 
 MODULES = (
-    "certification.pipeline",
+    "certification.run.pipeline",
     "certification.plots",
     "evidently",
     "evidently.metrics",
@@ -37,5 +38,5 @@ def preload() -> None:
         importlib.import_module(name)
 
 
-if os.environ.get("CERTIFICATION_PRELOAD") == "1":
+if settings().preload:
     preload()

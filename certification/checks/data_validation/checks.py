@@ -1,0 +1,238 @@
+"""Data integrity: provenance, schema, quality (Evidently), label sanity, leakage and train/evaluation shift."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from certification.checks.base import Outcome, Status, check, compare
+from certification.checks.data_validation import leakage, profiling
+from certification.run.context import RunContext
+
+DATA_GOVERNANCE = ("EU-AI-Act:Art10", "NIST-AI-RMF:MAP-2.3", "SR-11-7:data-quality")
+PROVENANCE = ("EU-AI-Act:Art10(2)", "EU-AI-Act:Art12", "ISO-42001:A.7.5")
+LEAKAGE = ("EU-AI-Act:Art10(3)", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:conceptual-soundness")
+
+
+def _columns(ctx: RunContext) -> list[str]:
+    return list(dict.fromkeys([*ctx.features, ctx.spec.label.column, *ctx.spec.protected_attributes]))
+
+
+def _candidate_features(ctx: RunContext) -> list[str]:
+    """Model inputs; in score-only mode without declared inputs, every column except label and outputs."""
+    if ctx.features:
+        return ctx.features
+    predictions = ctx.spec.model.predictions
+    outputs = predictions.columns if predictions else set()
+    return [c for c in ctx.evaluation.columns if c != ctx.spec.label.column and c not in outputs]
+
+
+def _sample(frame: pd.DataFrame, limit: int | None, seed: int = 0) -> pd.DataFrame:
+    return frame if limit is None or len(frame) <= limit else frame.sample(limit, random_state=seed)
+
+
+@check("data.provenance", "data_validation", PROVENANCE)
+def provenance(ctx: RunContext) -> Outcome:
+    measured = {name: dict(info) for name, info in ctx.datasets.items()}
+    unsourced = [name for name, info in ctx.datasets.items() if not info["source"]]
+    bound = "; ".join(f"{n} sha256 {i['sha256'][:12]}… ({i['rows']} rows)" for n, i in ctx.datasets.items())
+    if unsourced:
+        return Outcome(Status.WARN, measured, {}, f"{bound}; no source URI declared for {unsourced}")
+    return Outcome(Status.PASS, measured, {}, bound)
+
+
+@check("data.schema", "data_validation", DATA_GOVERNANCE)
+def schema(ctx: RunContext) -> Outcome:
+    """Train and evaluation columns agree in kind; every column of every data set goes into the data dictionary."""
+    roles = {
+        "model input": _candidate_features(ctx),
+        "label": [ctx.spec.label.column],
+        "protected attribute": ctx.spec.protected_attributes,
+    }
+    entries = profiling.dictionary(ctx.frames, roles)
+    ctx.evidence_path(profiling.DICTIONARY).write_text(json.dumps(entries, indent=1))
+    evidence = [str(ctx.evidence_path(profiling.DICTIONARY))]
+    columns = _columns(ctx)
+    train = ctx.require_train("the schema check")
+    mismatched = {
+        c: f"train {train[c].dtype} vs evaluation {ctx.evaluation[c].dtype}"
+        for c in columns
+        if train[c].dtype.kind != ctx.evaluation[c].dtype.kind
+    }
+    measured = {"columns": len(columns), "mismatched_dtypes": mismatched}
+    if mismatched:
+        return Outcome(
+            Status.FAIL, measured, {"mismatched_dtypes": 0}, f"dtype mismatch: {mismatched}", evidence
+        )
+    return Outcome(Status.PASS, measured, {"mismatched_dtypes": 0}, f"{len(columns)} columns agree", evidence)
+
+
+@check("data.quality", "data_validation", DATA_GOVERNANCE)
+def quality(ctx: RunContext) -> Outcome:
+    policy = ctx.spec.checks.data_validation
+    measured: dict[str, Any] = {}
+    evidence = []
+    for name, frame in ctx.frames.items():  # whole rows: a duplicate is a record repeated in every column
+        html = ctx.evidence_path(f"data_quality_{name}.html")
+        profile = profiling.quality_profile(
+            _sample(frame, policy.profile_sample),
+            label=ctx.spec.label.column,
+            almost_constant_share=policy.almost_constant_share,
+            html_path=html,
+        )
+        evidence.append(str(html))
+        worst = max(profile["per_column"].items(), key=lambda kv: kv[1]["missing_fraction"])
+        measured[name] = {
+            "rows_profiled": profile["rows"],
+            "max_missing_fraction": worst[1]["missing_fraction"],
+            "worst_missing_column": worst[0],
+            "duplicate_fraction": profile["duplicated_fraction"],
+            "constant_columns": profile["constant_columns"],
+            "almost_constant_columns": profile["almost_constant_columns"],
+            "per_column": profile["per_column"],
+        }
+    if ctx.train is not None:
+        measured["unseen_categories"] = profiling.category_sets(
+            ctx.train, ctx.evaluation, _candidate_features(ctx)
+        )
+    gated: dict[str, Any] = {}
+    limits: dict[str, tuple[str, float]] = {}
+    for name in ctx.frames:
+        for key, value, limit in (
+            ("max_missing_fraction", measured[name]["max_missing_fraction"], policy.max_missing_fraction),
+            ("duplicate_fraction", measured[name]["duplicate_fraction"], policy.max_duplicate_fraction),
+            ("constant_columns", len(measured[name]["constant_columns"]), policy.max_constant_columns),
+        ):
+            gated[f"{name}_{key}"], limits[f"{name}_{key}"] = value, ("max", float(limit))
+    outcome = compare({**measured, **gated}, limits)
+    almost = {n: m["almost_constant_columns"] for n, m in measured.items() if n in ctx.frames}
+    status = outcome.status
+    message = outcome.message
+    if status is Status.PASS and any(almost.values()):
+        status, message = Status.WARN, f"{message}; almost-constant columns {almost}"
+    return Outcome(status, outcome.measured, outcome.threshold, message, evidence)
+
+
+@check("data.label_sanity", "data_validation", DATA_GOVERNANCE)
+def label_sanity(ctx: RunContext) -> Outcome:
+    policy, label = ctx.spec.checks.data_validation, ctx.spec.label
+    measured: dict[str, Any] = {}
+    problems = []
+    for name, frame in ctx.frames.items():
+        values = frame[label.column]
+        counts = {str(k): int(v) for k, v in values.value_counts(dropna=False).items()}
+        declared = label.values if label.values is not None else None
+        unexpected = (
+            sorted({str(v) for v in values.dropna().unique()} - {str(v) for v in declared})
+            if declared is not None
+            else ([] if values.nunique() <= 2 else sorted(counts)[2:])
+        )
+        positives = int((values == label.positive).sum())
+        negatives = int(values.notna().sum()) - positives
+        minority = min(positives, negatives)
+        measured[name] = {
+            "class_counts": counts,
+            "missing_labels": int(values.isna().sum()),
+            "unexpected_labels": unexpected,
+            "positive_share": positives / max(len(values), 1),
+            "min_class_count": minority,
+            "minority_share": minority / max(positives + negatives, 1),
+        }
+        if unexpected:
+            problems.append(f"{name}: labels outside the declared set: {unexpected}")
+        if measured[name]["missing_labels"]:
+            problems.append(f"{name}: {measured[name]['missing_labels']} rows without a label")
+        if minority < policy.min_class_count:
+            problems.append(f"{name}: smallest class has {minority} rows (< {policy.min_class_count})")
+        if measured[name]["minority_share"] < policy.min_minority_share:
+            problems.append(f"{name}: minority share {measured[name]['minority_share']:.4f} too small")
+    threshold = {"min_class_count": policy.min_class_count, "min_minority_share": policy.min_minority_share}
+    if problems:
+        return Outcome(Status.FAIL, measured, threshold, "; ".join(problems))
+    shares = ", ".join(f"{n} {m['positive_share']:.1%} positive" for n, m in measured.items())
+    return Outcome(Status.PASS, measured, threshold, f"binary labels as declared; {shares}")
+
+
+@check("data.leakage_shared_rows", "data_validation", LEAKAGE)
+def shared_rows(ctx: RunContext) -> Outcome:
+    train = ctx.require_train("the train/evaluation overlap check")
+    found = leakage.shared_rows(train, ctx.evaluation, _columns(ctx))
+    measured = {
+        "exact_overlap_fraction": found["exact"]["fraction"],
+        "normalised_overlap_fraction": found["normalised"]["fraction"],
+        **found,
+    }
+    limit = ctx.spec.checks.data_validation.max_overlap_fraction
+    return compare(
+        measured, {"exact_overlap_fraction": ("max", limit), "normalised_overlap_fraction": ("max", limit)}
+    )
+
+
+@check("data.leakage_single_feature", "data_validation", LEAKAGE)
+def single_feature(ctx: RunContext) -> Outcome:
+    frame = ctx.train if ctx.train is not None else ctx.evaluation
+    found = leakage.single_feature_predictiveness(
+        frame, ctx.labels(frame), _candidate_features(ctx), seed=ctx.spec.checks.evaluation.seed
+    )
+    measured = {"max_single_feature_auc": found["max_auc"], **found}
+    outcome = compare(
+        measured, {"max_single_feature_auc": ("max", ctx.spec.checks.data_validation.max_single_feature_auc)}
+    )
+    return Outcome(
+        outcome.status, measured, outcome.threshold, f"{outcome.message}; strongest: {found['worst_feature']}"
+    )
+
+
+@check("data.identifier_features", "data_validation", LEAKAGE)
+def identifier_features(ctx: RunContext) -> Outcome:
+    allowed = set(ctx.spec.checks.data_validation.identifier_features_allowed)
+    found = leakage.identifier_columns(ctx.evaluation, list(ctx.evaluation.columns))["columns"]
+    used = {c: reason for c, reason in found.items() if c in ctx.features and c not in allowed}
+    measured = {"identifier_like_columns": found, "used_as_features": used, "allowed": sorted(allowed)}
+    threshold = {"max_identifier_features": 0}
+    if used:
+        return Outcome(Status.FAIL, measured, threshold, f"identifier-like model inputs: {used}")
+    if not ctx.features:
+        message = "model inputs unknown (score-only); identifier-like columns in the table: "
+        return Outcome(
+            Status.WARN if found else Status.PASS, measured, threshold, message + str(sorted(found))
+        )
+    return Outcome(
+        Status.PASS, measured, threshold, f"no identifier-like input; in data only: {sorted(found)}"
+    )
+
+
+@check("data.distribution_shift", "data_validation", DATA_GOVERNANCE)
+def distribution_shift(ctx: RunContext) -> Outcome:
+    policy = ctx.spec.checks.data_validation
+    train = ctx.require_train("the train/evaluation shift summary")
+    html = ctx.evidence_path("train_vs_evaluation_drift.html")
+    found = profiling.shift_summary(
+        train,
+        ctx.evaluation,
+        columns=_candidate_features(ctx),
+        html_path=html,
+        threshold=policy.drift_threshold,
+        sample=policy.profile_sample,
+    )
+    measured = {"drifted_share": found["drifted_share"], **found}
+    outcome = compare(measured, {"drifted_share": ("max", policy.max_drifted_share)})
+    top = ", ".join(f"{r['column']} {r['score']:.3f} ({r['method']})" for r in found["ranking"][:3])
+    return Outcome(
+        outcome.status, measured, outcome.threshold, f"{outcome.message}; largest shifts: {top}", [str(html)]
+    )
+
+
+# in the order they run
+CHECKS = (
+    provenance,
+    schema,
+    quality,
+    label_sanity,
+    shared_rows,
+    single_feature,
+    identifier_features,
+    distribution_shift,
+)

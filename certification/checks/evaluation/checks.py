@@ -1,0 +1,356 @@
+"""Evaluation: metrics with bootstrap intervals, calibration, cross-validation, slices, out-of-distribution rows,
+latency under load, and a paired comparison with the certified champion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from certification import plots, stats, tracking
+from certification.checks.base import Outcome, Status, check, compare
+from certification.checks.evaluation import latency as timing
+from certification.errors import InputError, NotApplicable
+from certification.run.context import CacheKey, RunContext
+from certification.run.model import load_registered
+from certification.spec import Bound, LatencyPolicy
+
+ACCURACY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:outcomes-analysis")
+VALIDITY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.5", "SR-11-7:ongoing-monitoring")
+OOD_QUANTILES = (0.005, 0.995)
+
+
+ESTIMATES = CacheKey[dict[str, stats.Estimate]]("evaluation.estimates")
+
+
+def estimates(
+    ctx: RunContext, rows: np.ndarray | None = None, metrics: tuple[str, ...] | None = None
+) -> dict[str, stats.Estimate]:
+    """Metrics with bootstrap intervals on all evaluation rows (computed once per run) or on a subset of them."""
+    if rows is None and metrics is None:
+        return ctx.cached(ESTIMATES, lambda: _estimates(ctx, slice(None), None))
+    return _estimates(ctx, slice(None) if rows is None else rows, metrics)
+
+
+def _estimates(ctx: RunContext, pick: Any, metrics: tuple[str, ...] | None) -> dict[str, stats.Estimate]:
+    policy = ctx.spec.checks.evaluation
+    return stats.classification_estimates(
+        ctx.y_eval[pick],
+        None if ctx.score_eval is None else ctx.score_eval[pick],
+        ctx.pred_eval[pick],
+        resamples=policy.bootstrap_resamples,
+        level=policy.confidence_level,
+        seed=policy.seed,
+        metrics=metrics,
+    )
+
+
+def gate(values: Mapping[Any, stats.Estimate | float | None], bounds: Mapping[Any, Bound]) -> Outcome:
+    """Apply spec bounds to the point estimate or to the conservative end of the interval; a bound on a value
+    that could not be measured fails."""
+    gated: dict[str, float | None] = {}
+    limits: dict[str, tuple[str, float]] = {}
+    for name, bound in bounds.items():
+        kind, limit = ("min", bound.min) if bound.min is not None else ("max", bound.max)
+        assert limit is not None
+        value = values.get(name)
+        key = name
+        if isinstance(value, stats.Estimate):
+            if bound.apply_to == "ci_bound":
+                key = f"{name}_ci_{'lower' if kind == 'min' else 'upper'}"
+                value = value.lower if kind == "min" else value.upper
+            else:
+                value = value.value
+        gated[key], limits[key] = value, (kind, limit)
+    return compare(gated, limits)
+
+
+@check("evaluation.performance", "evaluation", ACCURACY)
+def performance_metrics(ctx: RunContext) -> Outcome:
+    policy = ctx.spec.checks.evaluation
+    found = estimates(ctx)
+    wanted = {k: v for k, v in policy.thresholds.items() if k != "ece"}
+    outcome = gate(found, wanted)
+    png = plots.interval_chart(
+        [(name, e.value, e.lower, e.upper) for name, e in found.items() if name not in {"log_loss"}],
+        ctx.evidence_path("evaluation_metrics.png"),
+        title=f"Evaluation metrics, {policy.confidence_level:.0%} bootstrap intervals (n={len(ctx.y_eval)})",
+        xlabel="value",
+    )
+    measured = {
+        **outcome.measured,
+        "estimates": {name: e.to_dict() for name, e in found.items()},
+        "rows": len(ctx.y_eval),
+        "positive_rate": float(np.mean(ctx.y_eval)),
+    }
+    return Outcome(outcome.status, measured, outcome.threshold, outcome.message, [str(png)])
+
+
+@check("evaluation.calibration", "evaluation", ACCURACY)
+def calibration(ctx: RunContext) -> Outcome:
+    policy = ctx.spec.checks.evaluation
+    if ctx.score_eval is None:
+        raise NotApplicable("only predicted classes were supplied; calibration needs probabilities")
+    ece, table = stats.expected_calibration_error(ctx.y_eval, ctx.score_eval, policy.calibration_bins)
+    png = plots.reliability_diagram(table, ece, ctx.evidence_path("reliability_diagram.png"))
+    outcome = gate({"ece": ece}, {k: v for k, v in policy.thresholds.items() if k == "ece"})
+    measured = {**outcome.measured, "ece": ece, "bins": table, "brier": estimates(ctx)["brier"].to_dict()}
+    return Outcome(
+        outcome.status, measured, outcome.threshold, outcome.message or f"ECE {ece:.4f}", [str(png)]
+    )
+
+
+@check("evaluation.cross_validation", "evaluation", VALIDITY)
+def cross_validation(ctx: RunContext) -> Outcome:
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    if ctx.spec.training is None:
+        raise NotApplicable("the spec gives no training recipe, so the pipeline cannot refit the model")
+    estimator = ctx.require_model("cross-validation")
+    train = ctx.require_train("cross-validation")
+    folds, seed = ctx.spec.training.folds, ctx.spec.checks.evaluation.seed
+    scoring = {
+        "accuracy": "accuracy",
+        "precision": "precision",
+        "recall": "recall",
+        "f1": "f1",
+        "roc_auc": "roc_auc",
+        "pr_auc": "average_precision",
+        "log_loss": "neg_log_loss",
+        "brier": "neg_brier_score",
+    }
+    scores = cross_validate(
+        clone(estimator),
+        train[ctx.features],
+        ctx.labels(train),
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        scoring=scoring,
+    )
+    per_metric = {}
+    for name, scorer in scoring.items():
+        values = scores[f"test_{name}"] * (-1 if scorer.startswith("neg_") else 1)
+        per_metric[name] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)),
+            "folds": values.tolist(),
+        }
+    bounds = {
+        k: v.model_copy(update={"apply_to": "point"})
+        for k, v in ctx.spec.checks.evaluation.thresholds.items()
+        if k in per_metric
+    }
+    outcome = gate({k: v["mean"] for k, v in per_metric.items()}, bounds)
+    measured = {**outcome.measured, "folds": folds, "per_metric": per_metric}
+    note = f"{folds}-fold stratified CV of a fresh refit on the training data; thresholds on fold means: "
+    return Outcome(outcome.status, measured, outcome.threshold, note + outcome.message)
+
+
+def _gap_check(
+    ctx: RunContext, groups: dict[str, np.ndarray], limit: float, what: str, evidence: str
+) -> Outcome:
+    """Compare each group of rows with the whole evaluation set on the spec's slice metric."""
+    policy = ctx.spec.checks.evaluation
+    metric = policy.slice_metric
+    overall = estimates(ctx)[metric]
+    table: dict[str, dict[str, Any]] = {}
+    for name, mask in groups.items():
+        rows = np.flatnonzero(mask)
+        entry: dict[str, Any] = {"rows": int(len(rows))}
+        if len(rows) >= policy.min_slice_rows and len(np.unique(ctx.y_eval[rows])) == 2:
+            found = estimates(ctx, rows, (metric,))[metric]
+            entry.update(found.to_dict(), gap=overall.value - found.value)
+        else:
+            entry["judged"] = False  # reported, never silently dropped
+        table[name] = entry
+    judged = {n: e for n, e in table.items() if "gap" in e}
+    if not judged:
+        sizes = {n: e["rows"] for n, e in table.items()}
+        return Outcome(
+            Status.WARN,
+            {"slices": table},
+            {},
+            f"no {what} has {policy.min_slice_rows}+ rows of both classes: {sizes}",
+        )
+    weakest = max(judged, key=lambda n: judged[n]["gap"])
+    png = plots.interval_chart(
+        [(f"{n} (n={e['rows']})", e["value"], e["ci_lower"], e["ci_upper"]) for n, e in judged.items()],
+        ctx.evidence_path(evidence),
+        title=f"{metric} per {what} vs all rows ({overall.value:.3f})",
+        xlabel=metric,
+        reference=overall.value,
+    )
+    measured = {
+        f"max_{what}_gap": judged[weakest]["gap"],
+        f"weakest_{what}": weakest,
+        "metric": metric,
+        "overall": overall.to_dict(),
+        "slices": table,
+    }
+    outcome = compare(measured, {f"max_{what}_gap": ("max", limit)})
+    return Outcome(
+        outcome.status,
+        measured,
+        outcome.threshold,
+        f"weakest {what}: {weakest}; {outcome.message}",
+        [str(png)],
+    )
+
+
+@check("evaluation.slices", "evaluation", VALIDITY)
+def slices(ctx: RunContext) -> Outcome:
+    policy = ctx.spec.checks.evaluation
+    if not policy.slices:
+        raise NotApplicable("the spec defines no evaluation slices")
+    masks = {}
+    for name, query in policy.slices.items():
+        try:
+            masks[name] = ctx.evaluation.eval(query).to_numpy(dtype=bool)
+        except Exception as exc:
+            raise InputError(
+                "spec", f"slice query {query!r} failed: {exc}", field=f"checks.evaluation.slices.{name}"
+            ) from exc
+    return _gap_check(ctx, masks, policy.max_slice_gap, "slice", "slices.png")
+
+
+def outside_training_range(ctx: RunContext, train: pd.DataFrame) -> tuple[np.ndarray, dict[str, int]]:
+    """Evaluation rows with a numeric input beyond the central 99% of training or an unseen category."""
+    outside = np.zeros(len(ctx.evaluation), dtype=bool)
+    per_feature = {}
+    for column in ctx.features:
+        values = ctx.evaluation[column]
+        if is_numeric_dtype(train[column]) and is_numeric_dtype(values):
+            low, high = train[column].quantile(list(OOD_QUANTILES))
+            beyond = ((values < low) | (values > high)).to_numpy()
+        else:
+            beyond = (~values.isin(set(train[column].dropna())) & values.notna()).to_numpy()
+        per_feature[column] = int(beyond.sum())
+        outside |= beyond
+    return outside, per_feature
+
+
+@check("evaluation.out_of_distribution", "evaluation", VALIDITY)
+def out_of_distribution(ctx: RunContext) -> Outcome:
+    train = ctx.require_train("the out-of-distribution check")
+    if not ctx.features:
+        raise NotApplicable(
+            "the model's inputs are not declared (model.features), so 'outside range' is undefined"
+        )
+    outside, per_feature = outside_training_range(ctx, train)
+    outcome = _gap_check(
+        ctx,
+        {"outside training range": outside, "inside training range": ~outside},
+        ctx.spec.checks.evaluation.max_ood_gap,
+        "region",
+        "out_of_distribution.png",
+    )
+    measured = {
+        **outcome.measured,
+        "ood_rows": int(outside.sum()),
+        "ood_rows_by_feature": per_feature,
+        "definition": f"numeric beyond training quantiles {OOD_QUANTILES} or unseen category",
+    }
+    return Outcome(
+        outcome.status,
+        measured,
+        outcome.threshold,
+        f"{int(outside.sum())} rows outside the training range; {outcome.message}",
+        outcome.evidence,
+    )
+
+
+@check("evaluation.latency", "evaluation", ("EU-AI-Act:Art15", "ISO-42001:A.6.2.6"))
+def latency(ctx: RunContext) -> Outcome:
+    estimator = ctx.require_model("latency measurement")
+    policy = ctx.spec.checks.evaluation.latency or LatencyPolicy()
+    features = ctx.features
+    found = timing.measure_latency(
+        lambda frame: estimator.predict_proba(frame[features]),
+        ctx.evaluation,
+        batch_sizes=tuple(policy.batch_sizes),
+        concurrency=policy.concurrency,
+        min_calls=policy.min_calls,
+        time_budget_s=policy.time_budget_seconds,
+        seed=ctx.spec.checks.evaluation.seed,
+    )
+    batches = found["batches"]
+    gated: dict[str, Any] = {
+        f"p99_ms_batch_{size}": batches[str(size)]["p99_ms"] for size in policy.batch_sizes
+    }
+    limits = {f"p99_ms_batch_{size}": ("max", bound) for size, bound in policy.max_p99_ms.items()}
+    gated["throughput_rows_per_s"] = batches[str(max(policy.batch_sizes))]["throughput_rows_per_s"]
+    limits["throughput_rows_per_s"] = ("min", policy.min_throughput_rows_per_s)
+    if policy.max_peak_rss_mb is not None:
+        gated["peak_rss_mb"], limits["peak_rss_mb"] = found["peak_rss_mb"], ("max", policy.max_peak_rss_mb)
+    outcome = compare(gated, limits)
+    return Outcome(outcome.status, {**gated, **found}, outcome.threshold, outcome.message)
+
+
+@check(
+    "evaluation.champion_challenger",
+    "evaluation",
+    ("SR-11-7:benchmarking", "EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.13"),
+)
+def champion_challenger(ctx: RunContext) -> Outcome:
+    ctx.require_model("a champion/challenger comparison")
+    if ctx.model.registry is None:
+        raise NotApplicable("the model is not in the MLflow registry, so it has no certified champion")
+    name, version = ctx.model.registry
+    champion_version = tracking.certified_version(None, name)
+    if champion_version is None:
+        raise NotApplicable(f"{name} has no certified version yet: this is its first certification")
+    if champion_version == version:
+        raise NotApplicable(f"the certified version of {name} is this candidate (version {version})")
+    policy = ctx.spec.checks.evaluation
+    champion = load_registered(f"models:/{name}/{champion_version}").estimator
+    metric = policy.champion.metric
+    uses_scores = metric not in {"accuracy", "f1"}
+    old = ctx.scores(ctx.evaluation, champion) if uses_scores else ctx.predict(ctx.evaluation, champion)
+    new = ctx.score_eval if uses_scores else ctx.pred_eval
+    assert new is not None
+    paired = stats.paired_bootstrap(
+        ctx.y_eval,
+        old,
+        new,
+        metric,
+        resamples=policy.bootstrap_resamples,
+        level=policy.confidence_level,
+        seed=policy.seed,
+    )
+    exact = stats.mcnemar(ctx.y_eval, ctx.predict(ctx.evaluation, champion), ctx.pred_eval)
+    p_worse = paired["p_value_worse"]  # direction-aware: losses (Brier, log loss) are worse when they grow
+    worse = p_worse < policy.champion.alpha
+    measured = {
+        "champion_version": champion_version,
+        "challenger_version": version,
+        "metric": metric,
+        "difference_challenger_minus_champion": paired,
+        "significantly_worse": worse,
+        "p_value_worse": p_worse,
+        "mcnemar": exact,
+    }
+    threshold = {
+        "alpha": policy.champion.alpha,
+        "require_not_significantly_worse": policy.champion.require_not_significantly_worse,
+    }
+    message = (
+        f"{metric} change {paired['difference']:+.4f} [{paired['ci_lower']:+.4f}, {paired['ci_upper']:+.4f}] vs "
+        f"certified v{champion_version}; one-sided p(worse)={p_worse:.3g}; McNemar p={exact['p_value']:.3g}"
+    )
+    failed = worse and policy.champion.require_not_significantly_worse
+    return Outcome(Status.FAIL if failed else Status.PASS, measured, threshold, message)
+
+
+# in the order they run
+CHECKS = (
+    performance_metrics,
+    calibration,
+    cross_validation,
+    slices,
+    out_of_distribution,
+    latency,
+    champion_challenger,
+)

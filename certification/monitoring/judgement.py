@@ -1,0 +1,159 @@
+"""Judging a window's comparison with the baseline against the spec's monitoring policy: which thresholds it breaks,
+in sentences naming the measure and the limit, and the root-cause summary (inputs that moved most, groups that
+changed most, whether the label/score relationship held)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from certification.spec import MonitoringPolicy
+
+GROUP_METRICS = ("selection_rate", "tpr", "fpr", "accuracy")
+
+
+def group_rates(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
+    """Each group metric known on both sides for groups with at least `min_rows` labelled rows on both sides."""
+    return [
+        {
+            "attribute": attribute,
+            "group": group,
+            "metric": metric,
+            "baseline": g["baseline"][metric]["value"],
+            "window": g["window"][metric]["value"],
+        }
+        for attribute, groups in comparison["groups"].items()
+        for group, g in groups.items()
+        if min(g["baseline"]["rows"], g["window"]["rows"]) >= min_rows
+        for metric in GROUP_METRICS
+        if all(math.isfinite(g[side][metric]["value"]) for side in ("baseline", "window"))
+    ]
+
+
+def fairness_gaps(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
+    """Per protected attribute and group metric: the spread between comparable groups, certified against live."""
+    rates = group_rates(comparison, min_rows)
+    gaps = []
+    for attribute in comparison["groups"]:
+        for metric in GROUP_METRICS:
+            pairs = {
+                r["group"]: (r["baseline"], r["window"])
+                for r in rates
+                if (r["attribute"], r["metric"]) == (attribute, metric)
+            }
+            if len(pairs) < 2:
+                continue
+            before, after = ([v[i] for v in pairs.values()] for i in (0, 1))
+            gaps.append(
+                {
+                    "attribute": attribute,
+                    "metric": metric,
+                    "baseline_gap": max(before) - min(before),
+                    "window_gap": max(after) - min(after),
+                    "increase": (max(after) - min(after)) - (max(before) - min(before)),
+                    "most_changed": max(pairs, key=lambda g: abs(pairs[g][1] - pairs[g][0])),
+                }
+            )
+    return gaps
+
+
+def judge(comparison: dict[str, Any], drift: dict[str, Any] | None, policy: MonitoringPolicy) -> list[str]:
+    """Every threshold of the policy the window breaks, as sentences naming the measure and the limit."""
+    breaches = [
+        f"data drift: {column} PSI {f['psi']:.3f} > {policy.max_feature_psi}"
+        for column, f in comparison["features"].items()
+        if f["psi"] > policy.max_feature_psi
+    ]
+    if drift is not None and (drift["drifted_share"] or 0.0) > policy.max_drift_share:
+        breaches.append(
+            f"data drift: Evidently finds {len(drift['drifted_columns'])} inputs drifted "
+            f"({drift['drifted_share']:.0%} > {policy.max_drift_share:.0%}; {drift['sampled_rows']} sampled rows)"
+        )
+    score_psi = comparison["prediction"]["score_psi"]
+    if score_psi > policy.max_score_psi:
+        breaches.append(f"prediction drift: score PSI {score_psi:.3f} > {policy.max_score_psi}")
+    live, certified = comparison["performance"], comparison["baseline_performance"]
+    if live["rows"] >= policy.min_labelled_rows:
+        drop = certified["accuracy"]["value"] - live["accuracy"]["value"]
+        if drop > policy.max_accuracy_drop:
+            breaches.append(
+                f"performance: accuracy {live['accuracy']['value']:.3f} "
+                f"[{live['accuracy']['ci_lower']:.3f}, {live['accuracy']['ci_upper']:.3f}] on {live['rows']} "
+                f"labelled rows vs {certified['accuracy']['value']:.3f} certified "
+                f"(drop {drop:.3f} > {policy.max_accuracy_drop})"
+            )
+    breaches += [
+        f"fairness: {g['attribute']} {g['metric']} gap {g['window_gap']:.3f} vs {g['baseline_gap']:.3f} certified "
+        f"(+{g['increase']:.3f} > {policy.max_fairness_gap_increase}; most changed: {g['most_changed']})"
+        for g in fairness_gaps(comparison, policy.min_group_rows)
+        if g["increase"] > policy.max_fairness_gap_increase
+    ]
+    return breaches
+
+
+def root_cause(
+    comparison: dict[str, Any], drift: dict[str, Any] | None, policy: MonitoringPolicy
+) -> dict[str, Any]:
+    """Which inputs moved most, which groups degraded most, and whether the label/score relationship changed."""
+    drifted = set(drift["drifted_columns"]) if drift else set()
+    features = [
+        {"feature": c, "psi": comparison["features"][c]["psi"], "evidently_drifted": c in drifted}
+        for c in comparison["most_drifted"][:3]
+    ]
+    changes = group_rates(comparison, policy.min_group_rows)
+    groups = sorted(changes, key=lambda c: -abs(c["window"] - c["baseline"]))[:3]
+    shift = comparison["label_score"]["shift"]
+    relationship = {
+        **comparison["label_score"],
+        "changed": None if shift is None else shift > policy.max_calibration_shift,
+    }
+    prediction = comparison["prediction"]
+    accuracy = comparison["performance"]["accuracy"]["value"]
+    gaps = fairness_gaps(comparison, policy.min_group_rows)
+    text = [
+        "Inputs that moved most: "
+        + ", ".join(
+            f"{f['feature']} (PSI {f['psi']:.3f}{', Evidently: drifted' if f['evidently_drifted'] else ''})"
+            for f in features
+        )
+        + ".",
+        f"Scores: PSI {prediction['score_psi']:.3f}; positive rate {prediction['positive_rate']['value']:.3f} "
+        f"vs {prediction['baseline_positive_rate']:.3f} certified.",
+    ]
+    if math.isfinite(accuracy):
+        text.append(
+            f"Accuracy on {comparison['labelled_rows']} labelled rows {accuracy:.3f} vs "
+            f"{comparison['baseline_performance']['accuracy']['value']:.3f} certified."
+        )
+    if groups:
+        text.append(
+            "Groups that changed most: "
+            + "; ".join(
+                f"{c['attribute']}={c['group']} {c['metric']} {c['baseline']:.3f} → {c['window']:.3f}"
+                for c in groups
+            )
+            + "."
+        )
+    text.append(
+        "Label/score relationship: "
+        + (
+            "not measured (too few labelled rows per score bin)"
+            if shift is None
+            else f"{'changed' if relationship['changed'] else 'unchanged'} (label rate at equal scores moved by "
+            f"{shift:.3f} on average)."
+        )
+    )
+    return {
+        "text": " ".join(text),
+        "drifted_features": features,
+        "feature_psi": {c: f["psi"] for c, f in comparison["features"].items()},
+        "score_psi": prediction["score_psi"],
+        "evidently": None
+        if drift is None
+        else {k: drift[k] for k in ("drifted_columns", "drifted_share", "sampled_rows", "window_rows")},
+        "accuracy": accuracy if math.isfinite(accuracy) else None,
+        "baseline_accuracy": comparison["baseline_performance"]["accuracy"]["value"],
+        "max_gap_increase": max((g["increase"] for g in gaps), default=None),
+        "degraded_groups": groups,
+        "label_score": relationship,
+    }

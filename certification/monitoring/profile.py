@@ -1,0 +1,226 @@
+"""Production windows against the certified baseline, in bounded memory.
+
+A window is read chunk by chunk (inference_log.py) into a `Profile`: counts only — per-feature histograms
+on the baseline's bins, category counts, the score histogram, and confusion counts of labelled rows overall and per
+protected group — plus a uniform random sample of fixed size for Evidently. Counts merge exactly, so drift distances,
+rates and group metrics cover every row of the window whatever its size; only Evidently's report is computed on the
+sample, and the result says how many rows it saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from scipy.spatial.distance import jensenshannon
+
+from certification import stats
+
+MISSING, OTHER = "<missing>", "<other>"
+SCORE_EDGES = np.linspace(0.0, 1.0, 21)
+CONFUSION = ("tp", "fp", "fn", "tn")
+
+
+@dataclass
+class Bins:
+    """How one feature is counted: inner edges for numbers (from the baseline's quantiles) or known categories."""
+
+    edges: np.ndarray | None = None
+    categories: list[Any] | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        if self.edges is not None:
+            bounds = ["-inf", *(f"{e:g}" for e in self.edges), "inf"]
+            return [f"[{a}, {b})" for a, b in zip(bounds, bounds[1:], strict=False)] + [MISSING]
+        return [str(c) for c in self.categories or []] + [OTHER, MISSING]
+
+    def count(self, values: pd.Series) -> np.ndarray:
+        missing = values.isna().to_numpy()
+        if self.edges is not None:
+            where = np.searchsorted(self.edges, values.to_numpy(dtype=float)[~missing], side="right")
+            counts = np.bincount(where, minlength=len(self.edges) + 1)
+        else:
+            known = self.categories or []
+            codes = pd.Categorical(values[~missing], categories=known).codes
+            counts = np.bincount(np.where(codes < 0, len(known), codes), minlength=len(known) + 1)
+        return np.append(counts, missing.sum()).astype(np.int64)
+
+
+def bins_for(reference: pd.DataFrame, columns: Sequence[str], quantiles: int = 10) -> dict[str, Bins]:
+    found = {}
+    for column in columns:
+        values = reference[column]
+        if is_numeric_dtype(values) and not is_bool_dtype(values):
+            edges = np.unique(
+                np.nanquantile(values.to_numpy(dtype=float), np.linspace(0, 1, quantiles + 1)[1:-1])
+            )
+            found[column] = Bins(edges=edges)
+        else:
+            found[column] = Bins(categories=values.dropna().value_counts().index.tolist())
+    return found
+
+
+@dataclass
+class Profile:
+    """Mergeable counts of a stream of inference-log chunks, and a fixed-size uniform sample of its rows."""
+
+    bins: dict[str, Bins]
+    protected: list[str]
+    sample_size: int = 20_000
+    seed: int = 0
+    rows: int = 0
+    labelled: int = 0
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(len(SCORE_EDGES) - 1, dtype=np.int64))
+    positives: int = 0
+    # labelled rows and positive labels per score bin: whether the label/score relationship holds
+    calibration: np.ndarray = field(
+        default_factory=lambda: np.zeros((len(SCORE_EDGES) - 1, 2), dtype=np.int64)
+    )
+    confusion: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONFUSION, 0))
+    groups: dict[str, dict[Any, dict[str, int]]] = field(default_factory=dict)
+    sample: pd.DataFrame | None = None
+    _keys: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def __post_init__(self) -> None:
+        for column, bins in self.bins.items():  # an empty window still has (zero) counts for every bin
+            self.features.setdefault(column, np.zeros(len(bins.labels), dtype=np.int64))
+
+    def update(self, chunk: pd.DataFrame) -> Profile:
+        rng = np.random.default_rng([self.seed, self.rows])
+        self.rows += len(chunk)
+        for column, bins in self.bins.items():
+            self.features[column] = self.features[column] + bins.count(chunk[column])
+        score = chunk["score"].to_numpy(dtype=float)
+        self.scores += np.histogram(score[~np.isnan(score)], SCORE_EDGES)[0]
+        self.positives += int(chunk["prediction"].sum())
+        known = chunk[chunk["label"].notna()]
+        self.labelled += len(known)
+        truth, decided = known["label"].to_numpy(dtype=int), known["prediction"].to_numpy(dtype=int)
+        cells = {"tp": truth & decided, "fp": (1 - truth) & decided, "fn": truth & (1 - decided)}
+        cells["tn"] = (1 - truth) & (1 - decided)
+        for name, hits in cells.items():
+            self.confusion[name] += int(hits.sum())
+        known_score = known["score"].to_numpy(dtype=float)
+        scored = ~np.isnan(known_score)
+        where = np.clip(
+            np.searchsorted(SCORE_EDGES, known_score[scored], side="right") - 1, 0, len(SCORE_EDGES) - 2
+        )
+        np.add.at(self.calibration, (where, 0), 1)
+        np.add.at(self.calibration, (where, 1), truth[scored])
+        for attribute in self.protected:
+            per_group = pd.DataFrame(cells).groupby(known[attribute].astype(str).to_numpy()).sum()
+            mine = self.groups.setdefault(attribute, {})
+            for group, row in per_group.iterrows():
+                counts = mine.setdefault(group, dict.fromkeys(CONFUSION, 0))
+                for name in CONFUSION:
+                    counts[name] += int(row[name])
+        # a uniform sample of everything seen: keep the rows with the smallest random keys
+        keys = np.concatenate([self._keys, rng.random(len(chunk))])
+        pool = chunk if self.sample is None else pd.concat([self.sample, chunk], ignore_index=True)
+        keep = np.argsort(keys, kind="stable")[: self.sample_size]
+        self.sample, self._keys = pool.iloc[keep].reset_index(drop=True), keys[keep]
+        return self
+
+    def read(self, chunks: Iterable[pd.DataFrame]) -> Profile:
+        for chunk in chunks:
+            self.update(chunk)
+        return self
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, floor: float = 1e-4) -> float:
+    """Population stability index: sum (a - e) ln(a / e) over shares, empty bins floored as is customary."""
+    e = np.maximum(expected / max(expected.sum(), 1), floor)
+    a = np.maximum(actual / max(actual.sum(), 1), floor)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _rates(counts: dict[str, int], level: float) -> dict[str, Any]:
+    tp, fp, fn, tn = (counts[k] for k in CONFUSION)
+    shares = {
+        "selection_rate": (tp + fp, tp + fp + fn + tn),
+        "tpr": (tp, tp + fn),
+        "fpr": (fp, fp + tn),
+        "accuracy": (tp + tn, tp + fp + fn + tn),
+    }
+    return {
+        "rows": tp + fp + fn + tn,
+        **{k: stats.proportion(*v, level).to_dict() for k, v in shares.items()},
+    }
+
+
+def calibration_shift(baseline: Profile, window: Profile, min_rows: int = 30) -> dict[str, Any]:
+    """Label rate at equal scores, baseline against window: the mean absolute change over score bins both have
+    `min_rows` labelled rows in, weighted by the window's rows. A large value means the inputs that earn a score no
+    longer lead to the same outcomes (concept drift), whether or not the inputs moved."""
+    both = (baseline.calibration[:, 0] >= min_rows) & (window.calibration[:, 0] >= min_rows)
+    if not both.any():
+        return {"shift": None, "bins_compared": 0}
+    rate = {
+        name: p.calibration[both, 1] / p.calibration[both, 0] for name, p in (("b", baseline), ("w", window))
+    }
+    weights = window.calibration[both, 0]
+    return {
+        "shift": float(np.average(np.abs(rate["w"] - rate["b"]), weights=weights)),
+        "bins_compared": int(both.sum()),
+        "rows_compared": int(weights.sum()),
+    }
+
+
+def compare(baseline: Profile, window: Profile, level: float = 0.95) -> dict[str, Any]:
+    """Every row of the window against the baseline: drift per feature and of the scores, live performance and
+    per-group rates on labelled rows, each rate with its exact interval."""
+    features = {
+        column: {
+            "psi": psi(baseline.features[column], window.features[column]),
+            "jensen_shannon": float(
+                jensenshannon(baseline.features[column], window.features[column], base=2)
+            ),
+            "bins": baseline.bins[column].labels,
+            "baseline_counts": baseline.features[column].tolist(),
+            "window_counts": window.features[column].tolist(),
+        }
+        for column in baseline.bins
+    }
+    return {
+        "rows": window.rows,
+        "labelled_rows": window.labelled,
+        "features": features,
+        "most_drifted": sorted(features, key=lambda c: -features[c]["psi"]),
+        "prediction": {
+            "score_psi": psi(baseline.scores, window.scores),
+            "positive_rate": stats.proportion(window.positives, window.rows, level).to_dict(),
+            "baseline_positive_rate": baseline.positives / max(baseline.rows, 1),
+        },
+        "label_score": calibration_shift(baseline, window),
+        "performance": _rates(window.confusion, level),
+        "baseline_performance": _rates(baseline.confusion, level),
+        "groups": {
+            attribute: {
+                group: {
+                    "window": _rates(counts, level),
+                    "baseline": _rates(
+                        baseline.groups[attribute].get(group, dict.fromkeys(CONFUSION, 0)), level
+                    ),
+                }
+                for group, counts in window.groups.get(attribute, {}).items()
+            }
+            for attribute in baseline.protected
+        },
+    }
+
+
+def evidently_drift(
+    baseline: Profile, window: Profile, columns: Sequence[str], threshold: float = 0.1
+) -> dict[str, Any]:
+    """Evidently's data drift report on the two samples; it states how many of the window's rows it saw."""
+    from certification.checks.data_validation.profiling import shift_summary
+
+    assert baseline.sample is not None and window.sample is not None, "profiles must have read rows"
+    found = shift_summary(baseline.sample, window.sample, columns=list(columns), threshold=threshold)
+    return {**found, "sampled_rows": len(window.sample), "window_rows": window.rows}

@@ -1,0 +1,201 @@
+"""Everything a check needs: the spec, the loaded model, the datasets and cached predictions, bound by hashes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from certification.errors import InputError, NotApplicable
+from certification.run.inputs import read_dataset
+from certification.run.model import LoadedModel, load_model
+from certification.spec import Spec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CacheKey(Generic[T]):
+    """A typed name for something a check computes once per run and other checks reuse (see RunContext.cached)."""
+
+    name: str
+
+
+@dataclass
+class RunContext:
+    spec: Spec
+    model: LoadedModel
+    train: pd.DataFrame | None  # absent only in score-only mode
+    evaluation: pd.DataFrame
+    datasets: dict[str, dict[str, Any]]
+    artifact_dir: Path
+    cache: dict[str, Any] = field(default_factory=dict)  # CacheKey name -> value, see `cached`
+    stage_started: dict[str, float] = field(default_factory=dict)  # stage -> time.monotonic() when it began
+
+    @classmethod
+    def open(cls, spec: Spec, artifact_dir: Path) -> RunContext:
+        evaluation, eval_info = read_dataset(spec.datasets.evaluation, "evaluation")
+        datasets = {"evaluation": eval_info}
+        train = None
+        if spec.datasets.train is not None:
+            train, datasets["train"] = read_dataset(spec.datasets.train, "train")
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        ctx = cls(spec, load_model(spec, eval_info), train, evaluation, datasets, artifact_dir)
+        ctx.validate_columns()
+        ctx.validate_scoring()
+        return ctx
+
+    def validate_scoring(self) -> None:
+        """Score the evaluation set up front: inputs the model cannot score are bad input, named as such."""
+        try:
+            scores = self.score_eval
+            self.pred_eval  # noqa: B018 - computed for its error, then cached
+        except Exception as exc:
+            raise InputError(
+                self.datasets["evaluation"]["path"],
+                f"the model cannot score it: {type(exc).__name__}: {exc}",
+                field="datasets.evaluation",
+            ) from exc
+        if scores is not None and not np.isfinite(scores).all():
+            raise InputError(self.datasets["evaluation"]["path"], "scores contain NaN or inf", field="model")
+
+    def cached(self, key: CacheKey[T], compute: Callable[[], T]) -> T:
+        """The value of `key` for this run: computed by the first check that asks, reused by the others."""
+        if key.name not in self.cache:
+            self.cache[key.name] = compute()
+        value: T = self.cache[key.name]
+        return value
+
+    def begin_stage(self, stage: str) -> None:
+        """A stage's time budget counts from here."""
+        self.stage_started[stage] = time.monotonic()
+
+    def started(self, stage: str) -> float:
+        """When the stage began (time.monotonic()); now, for a check run outside a stage."""
+        return self.stage_started.get(stage, time.monotonic())
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return (
+            {"train": self.train, "evaluation": self.evaluation}
+            if self.train is not None
+            else {"evaluation": self.evaluation}
+        )
+
+    def require_model(self, purpose: str) -> Any:
+        if self.model.estimator is None:
+            raise NotApplicable(f"score-only run: {purpose} needs the model itself, not only its predictions")
+        return self.model.estimator
+
+    def require_train(self, purpose: str) -> pd.DataFrame:
+        if self.train is None:
+            raise NotApplicable(f"no training data was supplied: {purpose} compares against it")
+        return self.train
+
+    def validate_columns(self) -> None:
+        predictions = self.spec.model.predictions
+        outputs = predictions.columns if predictions else set()
+        needed = {self.spec.label.column, *self.spec.protected_attributes, *self.features}
+        for name, frame in self.frames.items():
+            missing = sorted((needed | (outputs if name == "evaluation" else set())) - set(frame.columns))
+            if missing:
+                raise InputError(
+                    self.datasets[name]["path"], f"missing columns {missing}", field=f"datasets.{name}"
+                )
+            numeric = frame[sorted(needed)].select_dtypes("number")
+            infinite = sorted(numeric.columns[np.isinf(numeric.to_numpy(dtype=float)).any(axis=0)])
+            if infinite:  # NaN is a missing value the quality check weighs; infinity is corrupt data
+                raise InputError(
+                    self.datasets[name]["path"],
+                    f"infinite values in columns {infinite}",
+                    field=f"datasets.{name}",
+                )
+        labels = self.evaluation[self.spec.label.column]
+        if not (labels == self.spec.label.positive).any() or (labels == self.spec.label.positive).all():
+            raise InputError(
+                self.datasets["evaluation"]["path"],
+                f"needs both classes; positive label is {self.spec.label.positive!r}",
+                field="label.positive",
+            )
+        if predictions and predictions.score_column:
+            score = pd.to_numeric(self.evaluation[predictions.score_column], errors="coerce")
+            if not score.between(0.0, 1.0).all():
+                raise InputError(
+                    self.datasets["evaluation"]["path"],
+                    f"column {predictions.score_column!r} must hold probabilities in [0, 1] with no gaps",
+                    field="model.predictions.score_column",
+                )
+
+    @cached_property
+    def features(self) -> list[str]:
+        names = getattr(self.model.estimator, "feature_names_in_", None)
+        if names is not None:
+            return [str(n) for n in names]
+        if self.spec.model.features:
+            return list(self.spec.model.features)
+        if self.spec.score_only:
+            return []  # unknown: a vendor table does not say which of its columns the model used
+        return [c for c in self.evaluation.columns if c != self.spec.label.column]
+
+    def labels(self, frame: pd.DataFrame) -> np.ndarray:
+        return (frame[self.spec.label.column] == self.spec.label.positive).to_numpy(dtype=int)
+
+    def positive_index(self, estimator: Any) -> int:
+        classes = list(getattr(estimator, "classes_", [0, 1]))
+        if self.spec.label.positive in classes:
+            return classes.index(self.spec.label.positive)
+        if len(classes) == 2 and {bool(c) for c in classes} == {False, True} and set(classes) <= {0, 1}:
+            return classes.index(1)
+        raise InputError(
+            "model",
+            f"model classes {classes} do not contain the positive label {self.spec.label.positive!r}",
+            field="label.positive",
+        )
+
+    def scores(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
+        """Positive-class probability from the run's model, or from another one (a champion) given here."""
+        estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        columns = getattr(estimator, "feature_names_in_", None)
+        inputs = frame[list(columns)] if columns is not None else frame[self.features]
+        return np.asarray(estimator.predict_proba(inputs))[:, self.positive_index(estimator)]
+
+    def predict(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
+        estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        columns = getattr(estimator, "feature_names_in_", None)
+        inputs = frame[list(columns)] if columns is not None else frame[self.features]
+        raw = np.asarray(estimator.predict(inputs))
+        return (raw == np.asarray(estimator.classes_)[self.positive_index(estimator)]).astype(int)
+
+    @cached_property
+    def y_eval(self) -> np.ndarray:
+        return self.labels(self.evaluation)
+
+    @cached_property
+    def score_eval(self) -> np.ndarray | None:
+        """None only in score-only mode without a score column; metrics that need scores then fail closed."""
+        predictions = self.spec.model.predictions
+        if predictions is None:
+            return self.scores(self.evaluation)
+        if predictions.score_column is None:
+            return None
+        return pd.to_numeric(self.evaluation[predictions.score_column]).to_numpy(dtype=float)
+
+    @cached_property
+    def pred_eval(self) -> np.ndarray:
+        predictions = self.spec.model.predictions
+        if predictions is None:
+            return self.predict(self.evaluation)
+        if predictions.prediction_column is not None:
+            positive = predictions.predicted_positive or [self.spec.label.positive]
+            return self.evaluation[predictions.prediction_column].isin(positive).to_numpy(dtype=int)
+        assert self.score_eval is not None
+        return (self.score_eval >= predictions.threshold).astype(int)
+
+    def evidence_path(self, name: str) -> Path:
+        return self.artifact_dir / name

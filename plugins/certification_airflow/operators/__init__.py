@@ -1,0 +1,5 @@
+"""Operators: the human sign-off of one role."""
+
+from certification_airflow.operators.signoff import RoleSignoffOperator
+
+__all__ = ["RoleSignoffOperator"]

@@ -1,0 +1,5 @@
+"""Triggers: waiting for a sign-off in the triggerer."""
+
+from certification_airflow.triggers.signoff import SignoffTrigger
+
+__all__ = ["SignoffTrigger"]

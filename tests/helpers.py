@@ -1,0 +1,134 @@
+"""Helpers the tests share (fixtures are in conftest.py): specs on the real Adult files, running one check, contexts
+with other frames or models, a registered model, a complete certification, the demo's spec, and the Airflow CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from certification.checks import REGISTRY, CheckResult
+from certification.hashing import file_sha256
+from certification.run.context import RunContext
+from certification.spec import load_spec
+
+PG_ADMIN_URL = os.environ.get(
+    "CERTIFICATION_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+REPO = Path(__file__).resolve().parent.parent
+SPEC_TEMPLATE = REPO / "certification" / "demo" / "specs" / "adult.yaml"
+FROZEN = ["age", "education_num", "sex", "race"]  # immutable in the robustness tests: never perturbed
+
+
+def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
+    """The embedded demo spec pointed at local files, with a small attack budget to keep tests quick."""
+    spec = yaml.safe_load(SPEC_TEMPLATE.read_text())
+    spec["model"] = {"path": str(files["model"]), "sha256": file_sha256(files["model"])}
+    for name in ("train", "evaluation"):
+        spec["datasets"][name]["path"] = str(files[name])
+    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
+    spec["checks"]["data_validation"].update(profile_sample=10_000)
+    evaluation = spec["checks"]["evaluation"]
+    evaluation.update(bootstrap_resamples=200)
+    # Latency is measured for real but judged loosely: test machines run other work at the same time.
+    evaluation["latency"].update(time_budget_seconds=2, max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
+    spec["training"]["folds"] = 2
+    return spec
+
+
+def run_check(ctx: RunContext, check_id: str) -> CheckResult:
+    found = next(c for stage in REGISTRY.values() for c in stage if c.check_id == check_id)
+    return found.run(ctx)
+
+
+def with_frames(ctx: RunContext, **changes: Any) -> RunContext:
+    """A copy of a context with other frames or model, keeping cached nothing (predictions are recomputed)."""
+    fields = {"spec": ctx.spec, "model": ctx.model, "train": ctx.train, "evaluation": ctx.evaluation}
+    return RunContext(**{**fields, **changes}, datasets=ctx.datasets, artifact_dir=ctx.artifact_dir)
+
+
+def register_model(model: Any, name: str) -> str:
+    """Register an estimator as a new version in the current MLflow registry; returns the version."""
+    import mlflow
+    import mlflow.sklearn
+
+    from certification.demo import SKOPS_TRUSTED
+
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, skops_trusted_types=SKOPS_TRUSTED
+        )
+    return str(info.registered_model_version)
+
+
+def certify(pipeline: Any, spec_path: Path) -> str:
+    """A real certification through the library: every stage, both approvals, the certificate and the alias."""
+    status = pipeline.run_automated(str(spec_path), submitted_by="dana")
+    run_id = status["run"]["run_id"]
+    assert status["status"] == "awaiting_signoff", status["gate"]
+    for role, who in (("risk", "alice"), ("compliance", "bob")):
+        pipeline.signoff(
+            run_id, role=role, approver=who, decision="approve", comment="reviewed", channel="cli"
+        )
+    assert pipeline.finalize(run_id)["verdict"] == "certified"
+    return str(run_id)
+
+
+def demo_spec(**monitoring: Any) -> Path:
+    """The demo's spec and freshly registered model (`certification.demo.prepare`) with a small attack budget and
+    latency judged loosely, as in `spec_dict`; `monitoring` updates the spec's monitoring section."""
+    from certification import demo
+    from certification.config import settings
+
+    spec_path = demo.prepare(settings())
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
+    spec["checks"]["evaluation"]["latency"].update(max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
+    spec["monitoring"].update(monitoring)
+    spec_path.write_text(yaml.safe_dump(spec))
+    return spec_path
+
+
+def airflow(env: dict[str, str], *args: str, log: Path) -> str:
+    with log.open("w") as out:  # a pipe would fill up with Airflow's logs and stall it
+        done = subprocess.run(
+            ["airflow", *args], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    text = log.read_text()
+    assert done.returncode == 0, text[-4000:]
+    return text
+
+
+def certification_runs(
+    env: dict[str, str], log: Path, known: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """model_certification runs in the Airflow metadata, except those `known` (other tests share the database)."""
+    import sqlite3
+
+    airflow(env, "dags", "list-runs", "model_certification", "-o", "json", log=log)  # the CLI sees them too
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT run_id, conf, state FROM dag_run WHERE dag_id = 'model_certification'"
+        ).fetchall()
+    found = [
+        {"run_id": r, "conf": json.loads(c) if isinstance(c, str) else c, "state": s} for r, c, s in rows
+    ]
+    return [run for run in found if run["run_id"] not in known]
+
+
+def robustness_context(adult_files: dict[str, Path], folder: Path, **robustness: Any) -> RunContext:
+    spec = spec_dict(adult_files)
+    spec["checks"]["robustness"].update(robustness)
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return RunContext.open(load_spec(path), folder / "artifacts")
+
+
+def context_like(ctx: RunContext, **robustness: Any) -> RunContext:
+    policy = ctx.spec.checks.robustness.model_copy(update=robustness)
+    spec = ctx.spec.model_copy(update={"checks": ctx.spec.checks.model_copy(update={"robustness": policy})})
+    return RunContext(spec, ctx.model, ctx.train, ctx.evaluation, ctx.datasets, ctx.artifact_dir)

@@ -1,0 +1,127 @@
+"""The model_certification DAG end to end with `airflow dags test` (dag.test()), the ledger on real PostgreSQL,
+a model from the MLflow registry, and sign-offs given through the approvers' CLI path while the DAG waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from certification import Pipeline, tracking
+from certification.cli import NOT_CERTIFIED, OK, main
+from certification.config import settings
+from tests.helpers import REPO, demo_spec
+
+
+@pytest.fixture
+def registered(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, adult_files) -> Path:
+    """The demo spec with a freshly registered model (see `demo_spec`) and the ledger on PostgreSQL."""
+    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_url)
+    return demo_spec()
+
+
+def run_dag(airflow_env: dict[str, str], spec: Path, while_waiting: Callable[[str], None]) -> dict[str, Any]:
+    """Run the DAG with dag.test() in a subprocess; call `while_waiting(run_id)` once sign-off is requested."""
+    pipeline = Pipeline()
+    known = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")}
+    log_path = spec.parent / "dag-test.log"  # a pipe would fill up with Airflow's logs and stall the DAG
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                "airflow",
+                "dags",
+                "test",
+                "model_certification",
+                "--conf",
+                json.dumps({"spec_path": str(spec)}),
+            ],
+            env={**os.environ, **airflow_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    run_id = None
+    deadline = time.monotonic() + 600
+    while process.poll() is None and time.monotonic() < deadline:
+        new = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")} - known
+        if new:
+            run_id = new.pop()
+            if pipeline.status(run_id)["status"] != "running":
+                break
+        time.sleep(1)
+    if run_id and pipeline.status(run_id)["status"] == "awaiting_signoff":
+        while_waiting(run_id)
+    process.wait(timeout=max(1, deadline - time.monotonic()))
+    output = log_path.read_text()
+    assert process.returncode == 0, output[-4000:]
+    assert run_id, output[-4000:]
+    return pipeline.status(run_id)
+
+
+def _signoff(decision: str, run_id: str, role: str, who: str) -> int:
+    return main(["signoff", decision, run_id, "--role", role, "--approver", who, "--comment", "reviewed"])
+
+
+def test_dag_certifies_after_both_roles_approve(airflow_home, registered: Path) -> None:
+    def approve(run_id: str) -> None:
+        assert (
+            _signoff("approve", run_id, "risk", "dag_test") == NOT_CERTIFIED
+        )  # the submitter's own approval
+        assert _signoff("approve", run_id, "risk", "alice") == OK
+        assert _signoff("approve", run_id, "compliance", "bob") == OK
+
+    status = run_dag(airflow_home, registered, approve)
+    assert status["status"] == "certified", status["final"]
+    assert status["run"]["origin"] == "airflow" and status["run"]["submitted_by"] == "dag_test"
+    name, version, _ = tracking.parse_uri(status["run"]["model_reference"])
+    assert tracking.certified_version(settings(), name) == version
+    tags = tracking.client(settings()).get_model_version(name, version).tags
+    assert tags["certification.certificate_id"] == status["certificate"]["certificate_id"]
+    assert Path(status["documents"]["certificate.json"]).exists()
+    assert Pipeline().ledger.verify().ok
+
+
+def test_dag_rejection_gives_no_certificate_and_no_alias(airflow_home, registered: Path) -> None:
+    status = run_dag(
+        airflow_home, registered, lambda run_id: _signoff("reject", run_id, "compliance", "carol")
+    )
+    assert status["status"] == "rejected"
+    assert status["certificate"] is None
+    assert tracking.certified_version(settings(), "adult-income-classifier") is None
+
+
+def test_dag_failed_gate_asks_nobody(airflow_home, registered: Path) -> None:
+    spec = yaml.safe_load(registered.read_text())
+    spec["checks"]["fairness"]["max_demographic_parity_difference"] = 0.05
+    registered.write_text(yaml.safe_dump(spec))
+    asked: list[str] = []
+    status = run_dag(airflow_home, registered, asked.append)
+    assert status["status"] == "rejected" and not asked
+    assert any("fairness.demographic_parity" in r for r in status["final"]["reasons_json"])
+    assert not [
+        e for e in Pipeline().ledger.events(status["run"]["run_id"]) if e["event_type"] == "signoff_requested"
+    ]
+    assert tracking.certified_version(settings(), "adult-income-classifier") is None
+
+
+def test_stages_time_out_but_sign_off_waits(airflow_home: dict[str, str]) -> None:
+    """A hung model cannot hold a run forever; approvers, who may take days, are not timed out."""
+    script = (
+        "import json, runpy\n"
+        "dag = runpy.run_path('dags/model_certification.py')['dag']\n"
+        "print(json.dumps({t.task_id: t.execution_timeout and t.execution_timeout.total_seconds()"
+        " for t in dag.tasks}))"
+    )
+    env = {**os.environ, **airflow_home, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
+    found = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True)
+    timeouts = json.loads(found.stdout.strip().splitlines()[-1])
+    for stage in ("data_validation", "evaluation", "robustness", "fairness", "compliance"):
+        assert timeouts[stage] == 7200, stage
+    assert timeouts["signoff"] is None
