@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 EXPERIMENT = "model-certification"
 CERTIFIED_ALIAS = "certified"
 _METRIC_UNSAFE = re.compile(r"[^\w./ -]")
+MAX_BATCH_METRICS, MAX_BATCH_TAGS = 1000, 100  # MLflow's limits per log_batch request
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))$")
 
 
@@ -71,16 +72,28 @@ def log_stage(
     settings: Settings, mlflow_run_id: str, stage: str, results: list[dict[str, Any]], report: Path
 ) -> None:
     """A stage's checks (as `CheckResult.to_dict()` gives them): numeric measures as metrics, statuses as tags,
-    evidence files and the stage's results file as artifacts."""
+    evidence files and the stage's results file as artifacts. Metrics and tags go in batches (a fairness stage
+    measures over a thousand numbers; one request each would cost seconds)."""
     import math
+    import time
 
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, number, now, 0)
+        for result in results
+        for key, number in _numbers(result["check_id"], result["measured"])
+        if math.isfinite(number)
+    ]
+    tags = [RunTag(f"check.{result['check_id']}", result["status"]) for result in results]
     mlflow_client = client(settings)
     with _mlflow_errors(f"log the {stage} stage"):
+        for at in range(0, len(metrics), MAX_BATCH_METRICS):
+            mlflow_client.log_batch(mlflow_run_id, metrics=metrics[at : at + MAX_BATCH_METRICS])
+        for at in range(0, len(tags), MAX_BATCH_TAGS):
+            mlflow_client.log_batch(mlflow_run_id, tags=tags[at : at + MAX_BATCH_TAGS])
         for result in results:
-            for key, number in _numbers(result["check_id"], result["measured"]):
-                if math.isfinite(number):
-                    mlflow_client.log_metric(mlflow_run_id, key, number)
-            mlflow_client.set_tag(mlflow_run_id, f"check.{result['check_id']}", result["status"])
             for evidence in result["evidence"]:
                 mlflow_client.log_artifact(mlflow_run_id, evidence, artifact_path=f"evidence/{stage}")
         mlflow_client.log_artifact(mlflow_run_id, str(report), artifact_path="results")

@@ -183,7 +183,9 @@ def test_no_lazy_name_is_a_module_of_its_package() -> None:
             if isinstance(node, ast.ImportFrom)
             for alias in node.names
         }
-        modules = {p.stem for p in stub.parent.glob("*.py")} | {p.name for p in stub.parent.iterdir() if p.is_dir()}
+        modules = {p.stem for p in stub.parent.glob("*.py")} | {
+            p.name for p in stub.parent.iterdir() if p.is_dir()
+        }
         assert exported & modules == set(), stub
 
 
