@@ -196,15 +196,17 @@ def register_sklearn(
     settings: Settings,
     model: Any,
     name: str,
-    alias: str,
+    alias: str | None,
     input_example: Any,
     trusted_types: list[str],
     *,
     run_name: str,
     experiment: str = "model-training",
 ) -> str:
-    """Log a scikit-learn model (skops, not pickle) as a new version of `name`, point `alias` at it, return the
-    version."""
+    """Log a scikit-learn model (skops, not pickle) as a new version of `name`, point `alias` (if any) at it, and
+    return the version."""
+    from importlib.metadata import version as installed
+
     import mlflow
     import mlflow.sklearn
 
@@ -215,6 +217,11 @@ def register_sklearn(
         if found
         else mlflow.create_experiment(experiment, artifact_location=settings.artifact_root.as_uri())
     )
+    # pinned here: MLflow would otherwise load the model in a subprocess to infer them (about 11 s) and list
+    # whatever that process imported
+    requirements = [
+        f"{p}=={installed(p)}" for p in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+    ]
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name):
         info = mlflow.sklearn.log_model(
             model,
@@ -222,10 +229,12 @@ def register_sklearn(
             registered_model_name=name,
             input_example=input_example,
             skops_trusted_types=trusted_types,
+            pip_requirements=requirements,
         )
-    version = str(info.registered_model_version)
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
-    return version
+    registered = str(info.registered_model_version)
+    if alias:
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, registered)
+    return registered
 
 
 def promote(settings: Settings, name: str, version: str, tags: dict[str, str]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy import create_engine, text
 
 from certification.demo import PROTECTED, adult_model
 from certification.demo.datasets import load_adult
+from certification.demo.stack import scratch_database
 from certification.run.context import RunContext
 from certification.spec import load_spec
 from tests.helpers import PG_ADMIN_URL, REPO, spec_dict
@@ -98,37 +98,26 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_ADMIN_URL}")
         pytest.skip("PostgreSQL is not reachable (start it, or run in CI where it is required)")
-    name = f"certification_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(PG_ADMIN_URL, "certification_test") as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A database of its own on the test server, for a test that needs one nobody else writes to."""
+    with scratch_database(postgres_url, "test") as url:
+        yield url
 
 
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.integration])]
 )
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ledger of its own per test (the hash chains stay independent), on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
-    base: str = request.getfixturevalue("postgres_url")
-    schema_db = f"ledger_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:  # one database per test keeps the hash chains independent
-        conn.execute(text(f'CREATE DATABASE "{schema_db}"'))
-    admin.dispose()
-    request.addfinalizer(lambda: _drop(base, schema_db))
-    return base.rsplit("/", 1)[0] + f"/{schema_db}"
-
-
-def _drop(base: str, name: str) -> None:
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    url: str = request.getfixturevalue("postgres_database")
+    return url
 
 
 @pytest.fixture(scope="module")

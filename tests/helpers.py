@@ -24,20 +24,25 @@ SPEC_TEMPLATE = REPO / "certification" / "demo" / "specs" / "adult.yaml"
 FROZEN = ["age", "education_num", "sex", "race"]  # immutable in the robustness tests: never perturbed
 
 
-def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
-    """The embedded demo spec pointed at local files, with a small attack budget to keep tests quick."""
-    spec = yaml.safe_load(SPEC_TEMPLATE.read_text())
-    spec["model"] = {"path": str(files["model"]), "sha256": file_sha256(files["model"])}
-    for name in ("train", "evaluation"):
-        spec["datasets"][name]["path"] = str(files[name])
+def quick(spec: dict[str, Any]) -> dict[str, Any]:
+    """The tests' budget on a spec: every check runs, on a fraction of the work (a small attack, 200 bootstrap
+    resamples, 2 folds, a 2 s latency run judged loosely: test machines run other work at the same time)."""
     spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
     spec["checks"]["data_validation"].update(profile_sample=10_000)
     evaluation = spec["checks"]["evaluation"]
     evaluation.update(bootstrap_resamples=200)
-    # Latency is measured for real but judged loosely: test machines run other work at the same time.
     evaluation["latency"].update(time_budget_seconds=2, max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
     spec["training"]["folds"] = 2
     return spec
+
+
+def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
+    """The embedded demo spec pointed at local files, on the tests' budget (`quick`)."""
+    spec = yaml.safe_load(SPEC_TEMPLATE.read_text())
+    spec["model"] = {"path": str(files["model"]), "sha256": file_sha256(files["model"])}
+    for name in ("train", "evaluation"):
+        spec["datasets"][name]["path"] = str(files[name])
+    return quick(spec)
 
 
 def run_check(ctx: RunContext, check_id: str) -> CheckResult:
@@ -53,16 +58,11 @@ def with_frames(ctx: RunContext, **changes: Any) -> RunContext:
 
 def register_model(model: Any, name: str) -> str:
     """Register an estimator as a new version in the current MLflow registry; returns the version."""
-    import mlflow
-    import mlflow.sklearn
-
+    from certification import tracking
+    from certification.config import settings
     from certification.demo import SKOPS_TRUSTED
 
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=name, skops_trusted_types=SKOPS_TRUSTED
-        )
-    return str(info.registered_model_version)
+    return tracking.register_sklearn(settings(), model, name, None, None, SKOPS_TRUSTED, run_name=name)
 
 
 def certify(pipeline: Any, spec_path: Path) -> str:
@@ -79,15 +79,13 @@ def certify(pipeline: Any, spec_path: Path) -> str:
 
 
 def demo_spec(**monitoring: Any) -> Path:
-    """The demo's spec and freshly registered model (`certification.demo.prepare`) with a small attack budget and
-    latency judged loosely, as in `spec_dict`; `monitoring` updates the spec's monitoring section."""
+    """The demo's spec and freshly registered model (`certification.demo.prepare`) on the tests' budget (`quick`);
+    `monitoring` updates the spec's monitoring section."""
     from certification import demo
     from certification.config import settings
 
     spec_path = demo.prepare(settings())
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["checks"]["robustness"].update(sample_size=6, max_iter=2)
-    spec["checks"]["evaluation"]["latency"].update(max_p99_ms={1: 2000}, min_throughput_rows_per_s=100)
+    spec = quick(yaml.safe_load(spec_path.read_text()))
     spec["monitoring"].update(monitoring)
     spec_path.write_text(yaml.safe_dump(spec))
     return spec_path
@@ -104,12 +102,14 @@ def airflow(env: dict[str, str], *args: str, log: Path) -> str:
 
 
 def certification_runs(
-    env: dict[str, str], log: Path, known: frozenset[str] = frozenset()
+    env: dict[str, str], log: Path, known: frozenset[str] | None = None
 ) -> list[dict[str, Any]]:
-    """model_certification runs in the Airflow metadata, except those `known` (other tests share the database)."""
+    """model_certification runs in the Airflow metadata, except those `known` (other tests share the database).
+    The first look (`known` not given) also lists them with the CLI; later looks read the database alone."""
     import sqlite3
 
-    airflow(env, "dags", "list-runs", "model_certification", "-o", "json", log=log)  # the CLI sees them too
+    if known is None:
+        airflow(env, "dags", "list-runs", "model_certification", "-o", "json", log=log)
     with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
         rows = db.execute(
             "SELECT run_id, conf, state FROM dag_run WHERE dag_id = 'model_certification'"
@@ -117,7 +117,7 @@ def certification_runs(
     found = [
         {"run_id": r, "conf": json.loads(c) if isinstance(c, str) else c, "state": s} for r, c, s in rows
     ]
-    return [run for run in found if run["run_id"] not in known]
+    return [run for run in found if run["run_id"] not in (known or ())]
 
 
 def robustness_context(adult_files: dict[str, Path], folder: Path, **robustness: Any) -> RunContext:

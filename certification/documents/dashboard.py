@@ -1,6 +1,6 @@
 """What the certification dashboard shows: recent runs with their verdicts, the sign-offs each role still owes, and
 the state of every certificate (valid, expiring, expired, suspended, revoked). A handful of ledger queries, no Airflow:
-the Airflow plugin (plugins/certification_airflow/plugins/dashboard.py) serves the page, `overview` works anywhere."""
+the Airflow plugin (plugins/certification_airflow/dashboard.py) serves the page, `overview` works anywhere."""
 
 from __future__ import annotations
 

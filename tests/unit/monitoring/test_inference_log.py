@@ -125,29 +125,29 @@ def _same_rows(read: pd.DataFrame, written: pd.DataFrame) -> None:
 
 
 def test_postgres_log_round_trip_in_chunks_and_replay(
-    population: pd.DataFrame, model: Any, postgres_url: str
+    population: pd.DataFrame, model: Any, postgres_database: str
 ) -> None:
     windows = _stream(population, model, "gradual")
-    inference_log.init_schema(postgres_url)
-    inference_log.init_schema(postgres_url)  # idempotent
-    assert [inference_log.write_postgres(w, postgres_url, FEATURES, PROTECTED) for w in windows[:3]] == [
+    inference_log.init_schema(postgres_database)
+    inference_log.init_schema(postgres_database)  # idempotent
+    assert [inference_log.write_postgres(w, postgres_database, FEATURES, PROTECTED) for w in windows[:3]] == [
         4000
     ] * 3
     assert (
-        inference_log.write_postgres(windows[1], postgres_url, FEATURES, PROTECTED) == 0
+        inference_log.write_postgres(windows[1], postgres_database, FEATURES, PROTECTED) == 0
     )  # a replay adds nothing
-    engine = create_engine(postgres_url)
+    engine = create_engine(postgres_database)
     with engine.connect() as conn:
         assert conn.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar() == 12_000
     engine.dispose()
     day = START + timedelta(days=1)
     chunks = list(
-        read_window(postgres_url, "adult", day, day + timedelta(days=1), FEATURES, PROTECTED,
+        read_window(postgres_database, "adult", day, day + timedelta(days=1), FEATURES, PROTECTED,
                     numeric=["age", "education_num", "hours_per_week", "capital_gain"], chunk_rows=1500)
     )  # fmt: skip
     assert [len(c) for c in chunks] == [1500, 1500, 1000]
     _same_rows(pd.concat(chunks), windows[1])
-    assert not list(read_window(postgres_url, "other-model", START, day, FEATURES, PROTECTED))
+    assert not list(read_window(postgres_database, "other-model", START, day, FEATURES, PROTECTED))
 
 
 def test_parquet_log_round_trip_in_chunks(population: pd.DataFrame, model: Any, tmp_path: Path) -> None:
