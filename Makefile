@@ -35,13 +35,15 @@ lint: env
 typecheck: env
 	mypy
 
-# every test, the slowest 25 named at the end so that each change sees the time it adds
+# every test on $(WORKERS) pytest-xdist workers, a test file per worker at a time in the order of testpaths (the
+# long integration files first); the slowest 25 named at the end so that each change sees the time it adds
+WORKERS ?= 2
 suite: env
-	pytest --durations=25
+	pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 # the tests that need no service (no PostgreSQL, Airflow, Celery or browser)
 fast: env
-	pytest -m "not integration"
+	pytest -n $(WORKERS) --dist loadfile -m "not integration"
 
 test: system-deps lint typecheck suite
 

@@ -32,7 +32,11 @@ BEGIN
     FOREACH role_name IN ARRAY ARRAY['certification_pipeline', 'certification_approver', 'certification_auditor']
     LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role_name) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- roles are cluster-wide: a ledger initialised at the same moment created it first
+            END;
         END IF;
     END LOOP;
 END

@@ -72,11 +72,11 @@ def test_preload_only_when_asked() -> None:
 
 
 def test_a_certification_runs_on_two_celery_workers(
-    home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    home: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = demo.free_port()
     with _redis_db() as broker, demo.scratch_database(PG_ADMIN_URL, "airflow_celery") as metadata:
-        env = demo.distributed_environment(home, port, metadata, postgres_url, broker)
+        env = demo.distributed_environment(home, port, metadata, postgres_database, broker)
         env["CERTIFICATION_POOL_ROBUSTNESS"] = ATTACK_POOL
         spec = demo_spec()
         api, dag = demo.Api(f"http://127.0.0.1:{port}"), f"/api/v2/dags/{demo.DAG_ID}"
@@ -122,6 +122,6 @@ def test_a_certification_runs_on_two_celery_workers(
     monkeypatch.syspath_prepend(str(REPO / "plugins"))
     from certification.run.records import airflow_run_id
 
-    status = Pipeline(postgres_url).status(airflow_run_id(demo.DAG_ID, run["dag_run_id"]))
+    status = Pipeline(postgres_database).status(airflow_run_id(demo.DAG_ID, run["dag_run_id"]))
     assert status["status"] == "certified" and {s["approver"] for s in status["signoffs"]} == {"alice", "bob"}
-    assert Pipeline(postgres_url).ledger.verify().ok
+    assert Pipeline(postgres_database).ledger.verify().ok

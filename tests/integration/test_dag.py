@@ -22,9 +22,9 @@ from tests.helpers import REPO, demo_spec
 
 
 @pytest.fixture
-def registered(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, adult_files) -> Path:
+def registered(home: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch, adult_files) -> Path:
     """The demo spec with a freshly registered model (see `demo_spec`) and the ledger on PostgreSQL."""
-    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_url)
+    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_database)
     return demo_spec()
 
 

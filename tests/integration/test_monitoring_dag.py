@@ -50,14 +50,14 @@ def webhook() -> Iterator[tuple[str, list[Any]]]:
 def test_drift_suspends_withdraws_and_recertifies_through_airflow(
     airflow_home: dict[str, str],
     home: Path,
-    postgres_url: str,
+    postgres_database: str,
     monkeypatch: pytest.MonkeyPatch,
     webhook: tuple[str, list[Any]],
     tmp_path: Path,
 ) -> None:
     url, received = webhook
-    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_url)
-    monkeypatch.setenv("CERTIFICATION_INFERENCE_LOG", postgres_url)
+    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_database)
+    monkeypatch.setenv("CERTIFICATION_INFERENCE_LOG", postgres_database)
     from certification import demo
 
     spec_path = demo_spec(notify={"webhook": url})
@@ -67,10 +67,10 @@ def test_drift_suspends_withdraws_and_recertifies_through_airflow(
     version = tracking.certified_version(pipeline.settings, NAME)
     assert version is not None
 
-    inference_log.init_schema(postgres_url)
+    inference_log.init_schema(postgres_database)
     ctx = pipeline.open_context(run_id)
     for frame in demo.production_days(pipeline, run_id, "sudden", START):
-        inference_log.write_postgres(frame, postgres_url, ctx.features, ctx.spec.protected_attributes)
+        inference_log.write_postgres(frame, postgres_database, ctx.features, ctx.spec.protected_attributes)
 
     airflow(airflow_home, "dags", "reserialize", log=tmp_path / "reserialize.log")
     earlier = frozenset(r["run_id"] for r in certification_runs(airflow_home, tmp_path / "runs.log"))
