@@ -174,22 +174,40 @@ def resolve_version(uri: str) -> str:
         return f"models:/{name}/{_version(name, version, alias).version}"
 
 
-def load_version(uri: str) -> tuple[Any, str, str, Path]:
-    """Resolve an alias to its concrete version, download the version's files and load them: (estimator, name,
-    version, local folder)."""
-    import mlflow.sklearn
+# MLflow flavours whose own loader gives an estimator with predict_proba, in order of preference (a version
+# logged with several, e.g. an sklearn pipeline, loads with the first); python_function alone gives no probabilities
+NATIVE_FLAVOURS = ("sklearn", "xgboost", "lightgbm")
+
+
+def load_version(uri: str) -> tuple[Any, str, str, Path, str]:
+    """Resolve an alias to its concrete version, download the version's files and load them with the native loader
+    of its flavour: (estimator, name, version, local folder, flavour)."""
+    import importlib
+
+    import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
     name, version, alias = parse_uri(uri)
     try:
         found = _version(name, version, alias)
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{found.version}"))
-        estimator = mlflow.sklearn.load_model(str(local))
+        flavours = list(Model.load(str(local)).flavors)
+        flavour = next((f for f in NATIVE_FLAVOURS if f in flavours), None)
+        if flavour is None:
+            raise InputError(
+                uri,
+                f"flavours {flavours}: none of {list(NATIVE_FLAVOURS)}, whose loaders give class probabilities",
+                field="model.uri",
+            )
+        estimator = importlib.import_module(f"mlflow.{flavour}").load_model(str(local))
+    except InputError:
+        raise
     except MlflowException as exc:
         raise InputError(uri, f"cannot load the registered model: {exc.message}", field="model.uri") from exc
     except Exception as exc:
         raise InputError(uri, f"cannot load the registered model: {exc}", field="model.uri") from exc
-    return estimator, name, str(found.version), local
+    return estimator, name, str(found.version), local, flavour
 
 
 def register_sklearn(

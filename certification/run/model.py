@@ -19,13 +19,17 @@ class LoadedModel:
     reference: str
     sha256: str
     registry: tuple[str, str] | None = None  # (name, version) when the model lives in the MLflow registry
+    flavour: str = (
+        "joblib"  # how it was loaded: an MLflow flavour (tracking.NATIVE_FLAVOURS), joblib or predictions
+    )
 
 
 def load_model(spec: Spec, evaluation_info: dict[str, Any]) -> LoadedModel:
     ref = spec.model
     if ref.predictions is not None:  # the predictions table is the model's only trace: bind to its bytes
         column = ref.predictions.score_column or ref.predictions.prediction_column
-        return LoadedModel(None, f"predictions:{evaluation_info['path']}#{column}", evaluation_info["sha256"])
+        reference = f"predictions:{evaluation_info['path']}#{column}"
+        return LoadedModel(None, reference, evaluation_info["sha256"], flavour="predictions")
     if ref.path is not None:
         path = Path(ref.path)
         if not path.is_file():
@@ -48,10 +52,12 @@ def load_model(spec: Spec, evaluation_info: dict[str, Any]) -> LoadedModel:
 
 
 def load_registered(uri: str) -> LoadedModel:
-    """A version of the MLflow registry (an alias resolved to its concrete version), hashed file by file."""
-    estimator, name, version, local = tracking.load_version(uri)
-    require_classifier(estimator, uri)
-    return LoadedModel(estimator, f"models:/{name}/{version}", tree_sha256(local), registry=(name, version))
+    """A version of the MLflow registry (an alias resolved to its concrete version) of any flavour with a native
+    loader, hashed file by file."""
+    estimator, name, version, local, flavour = tracking.load_version(uri)
+    require_classifier(estimator, f"{uri} ({flavour} flavour)")
+    reference = f"models:/{name}/{version}"
+    return LoadedModel(estimator, reference, tree_sha256(local), registry=(name, version), flavour=flavour)
 
 
 def require_classifier(estimator: Any, source: str) -> None:

@@ -73,7 +73,11 @@ class Pipeline(Runs):
             mlflow_run_id = tracking.start_run(
                 self.settings,
                 run_id,
-                {"certification.use_case": spec.use_case, "certification.model": ctx.model.reference},
+                {
+                    "certification.use_case": spec.use_case,
+                    "certification.model": ctx.model.reference,
+                    "certification.model_flavour": ctx.model.flavour,
+                },
             )
         except CertificationError as exc:
             self._record_error_run(base, exc)
