@@ -175,13 +175,13 @@ def resolve_version(uri: str) -> str:
 
 
 # MLflow flavours whose own loader gives an estimator with predict_proba, in order of preference (a version
-# logged with several, e.g. an sklearn pipeline, loads with the first); python_function alone gives no probabilities
+# logged with several, e.g. an sklearn pipeline, loads with the first); any other model loads as python_function
 NATIVE_FLAVOURS = ("sklearn", "xgboost", "lightgbm")
 
 
 def load_version(uri: str) -> tuple[Any, str, str, Path, str]:
     """Resolve an alias to its concrete version, download the version's files and load them with the native loader
-    of its flavour: (estimator, name, version, local folder, flavour)."""
+    of its flavour, else as python_function: (model, name, version, local folder, flavour)."""
     import importlib
 
     import mlflow
@@ -193,14 +193,13 @@ def load_version(uri: str) -> tuple[Any, str, str, Path, str]:
         found = _version(name, version, alias)
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{found.version}"))
         flavours = list(Model.load(str(local)).flavors)
-        flavour = next((f for f in NATIVE_FLAVOURS if f in flavours), None)
+        flavour = next((f for f in (*NATIVE_FLAVOURS, "python_function") if f in flavours), None)
         if flavour is None:
             raise InputError(
-                uri,
-                f"flavours {flavours}: none of {list(NATIVE_FLAVOURS)}, whose loaders give class probabilities",
-                field="model.uri",
+                uri, f"flavours {flavours}: neither a native loader nor python_function", field="model.uri"
             )
-        estimator = importlib.import_module(f"mlflow.{flavour}").load_model(str(local))
+        module = "pyfunc" if flavour == "python_function" else flavour
+        estimator = importlib.import_module(f"mlflow.{module}").load_model(str(local))
     except InputError:
         raise
     except MlflowException as exc:

@@ -93,6 +93,15 @@ class RunContext:
             raise NotApplicable(f"score-only run: {purpose} needs the model itself, not only its predictions")
         return self.model.estimator
 
+    def require_refit(self, purpose: str) -> Any:
+        """The model as a recipe: refitting clones of it needs the spec's training recipe and a model that clones."""
+        if self.spec.training is None:
+            raise NotApplicable(f"the spec gives no training recipe, so {purpose} cannot refit the model")
+        estimator = self.require_model(purpose)
+        if not self.model.refittable:
+            raise NotApplicable(f"a {self.model.flavour} model cannot be refit, which {purpose} needs")
+        return estimator
+
     def require_train(self, purpose: str) -> pd.DataFrame:
         if self.train is None:
             raise NotApplicable(f"no training data was supplied: {purpose} compares against it")

@@ -53,6 +53,11 @@ class ModelRef(_Strict):
     features: list[str] | None = Field(
         None, description="Model input columns, if the model does not carry them"
     )
+    score_column: str | None = Field(
+        None,
+        description="A python_function model answering with a table: its column holding the positive-class "
+        "probability",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelRef:
@@ -62,6 +67,10 @@ class ModelRef(_Strict):
             )
         if self.uri is not None and not self.uri.startswith("models:/"):
             raise ValueError("'uri' must look like models:/name/version or models:/name@alias")
+        if self.score_column is not None and self.uri is None:
+            raise ValueError(
+                "'score_column' names an output column of a python_function model: it needs 'uri'"
+            )
         if self.path is not None and self.sha256 is None:
             raise ValueError("a local model 'path' must be pinned by 'sha256' (loading a pickle runs code)")
         return self

@@ -108,10 +108,9 @@ def cross_validation(ctx: RunContext) -> Outcome:
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
-    if ctx.spec.training is None:
-        raise NotApplicable("the spec gives no training recipe, so the pipeline cannot refit the model")
-    estimator = ctx.require_model("cross-validation")
+    estimator = ctx.require_refit("cross-validation")
     train = ctx.require_train("cross-validation")
+    assert ctx.spec.training is not None  # require_refit refuses a spec without a recipe
     folds, seed = ctx.spec.training.folds, ctx.spec.checks.evaluation.seed
     scoring = {
         "accuracy": "accuracy",

@@ -208,7 +208,7 @@ def representation(ctx: RunContext) -> Outcome:
 
 def _refit(ctx: RunContext, attributes: list[str]) -> engine.Refit | None:
     """The spec's training recipe on a sample of training rows, or None when there is no recipe."""
-    if ctx.spec.training is None or ctx.train is None or ctx.model.estimator is None:
+    if ctx.spec.training is None or ctx.train is None or not ctx.model.refittable:
         return None
     policy = _policy(ctx)
     train = ctx.train
@@ -258,7 +258,11 @@ def mitigation(ctx: RunContext) -> Outcome:
     message = (
         f"failing: {', '.join(failing)}. Mitigation options measured on a held-out half of the evaluation rows "
         f"over the groups of {engine.JOIN.join(attributes)}"
-        + ("" if refit else "; no training recipe, so only post-processing was evaluated")
+        + (
+            ""
+            if refit
+            else "; no training recipe applies to this model, so only post-processing was evaluated"
+        )
         + ". The certified model is unchanged."
     )
     measured = {"failing_checks": failing, "sensitive_features": attributes, "mitigations": rows}

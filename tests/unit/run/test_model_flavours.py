@@ -1,14 +1,16 @@
 """Models registered the ordinary way with their own MLflow flavours (XGBoost, LightGBM) load with the flavour's
-native loader and go through `certify run` to a verdict; a version whose flavours give no class probabilities (a
-custom pyfunc) is refused with its flavours named and recorded as an `error` run."""
+native loader and go through `certify run` to a verdict; a custom python_function model is certified under the pyfunc
+contract (one positive-class probability per row) and, breaking it, fails closed with the model named."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,29 +90,94 @@ def test_a_native_flavour_is_certified_end_to_end(
     assert status["run"]["model_reference"] == f"models:/{flavour}-native/1"
 
 
-def test_a_flavour_without_class_probabilities_is_a_recorded_error_run(
-    home: Path, write_spec, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _pyfunc(pipeline: Any, name: str, answer: str = "table") -> None:
+    """Register a custom python_function model around a fitted pipeline; `answer` says how it answers."""
     import mlflow
 
-    class Constant(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
-            return np.full(len(model_input), 0.5)
+    class Answering(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+            score = pipeline.predict_proba(model_input)[:, 1]
+            if answer == "NaN":
+                score[::7] = np.nan
+            if answer == "out of range":
+                score = score * 2
+            if answer == "three columns":
+                return np.column_stack([score, score, score])
+            return pd.DataFrame({"approve_probability": score, "band": np.where(score > 0.5, "A", "B")})
 
     with mlflow.start_run():
         mlflow.pyfunc.log_model(
-            name="model",
-            python_model=Constant(),
-            registered_model_name="pyfunc-custom",
-            pip_requirements=["mlflow"],
+            name="model", python_model=Answering(), registered_model_name=name, pip_requirements=["mlflow"]
         )
-    with pytest.raises(InputError, match=r"flavours \['python_function'\]"):
-        load_registered("models:/pyfunc-custom/1")
-    spec = write_spec(lambda s: s.update(model={"uri": "models:/pyfunc-custom/1"}))
-    assert main(["run", str(spec), "--submitted-by", "dana"]) == ERROR
-    assert "python_function" in capsys.readouterr().err
+
+
+def _pyfunc_spec(model: dict[str, Any], adult_files: dict[str, Path]):  # type: ignore[no-untyped-def]
+    features = list(joblib.load(adult_files["model"]).feature_names_in_)
+    return lambda s: s.update(model={**model, "features": features})
+
+
+def test_a_custom_pyfunc_is_certified_under_its_contract(
+    home: Path, adult_files: dict[str, Path], write_spec, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline = joblib.load(adult_files["model"])
+    _pyfunc(pipeline, "pyfunc-custom")
+    loaded = load_registered("models:/pyfunc-custom/1", "approve_probability")
+    assert loaded.flavour == "python_function" and not loaded.refittable
+    rows = pd.read_csv(adult_files["evaluation"])[list(pipeline.feature_names_in_)]
+    np.testing.assert_array_equal(loaded.estimator.predict_proba(rows), pipeline.predict_proba(rows))
+
+    model = {"uri": "models:/pyfunc-custom/1", "score_column": "approve_probability"}
+    code = main(
+        ["--json", "run", str(write_spec(_pyfunc_spec(model, adult_files))), "--submitted-by", "dana"]
+    )
+    status = json.loads(capsys.readouterr().out)
+    assert code in (OK, NOT_CERTIFIED) and status["status"] in ("awaiting_signoff", "rejected"), status
+    results = {r["check_id"]: r for r in status["results"]}
+    assert [c for c, r in results.items() if r["status"] == "error"] == [], results
+    refit = results["evaluation.cross_validation"]
+    assert refit["status"] == "not_applicable" and "python_function model cannot be refit" in refit["message"]
+    for query in ("evaluation.performance", "evaluation.latency", "robustness.evasion", "robustness.stress"):
+        assert results[query]["status"] in ("pass", "warn", "fail"), results[query]
+
+
+@pytest.mark.parametrize(
+    ("answer", "score_column", "message"),
+    [
+        ("NaN", "approve_probability", "outside [0, 1] or NaN"),
+        ("out of range", "approve_probability", "outside [0, 1] or NaN"),
+        ("three columns", None, "one positive-class probability per row"),
+        ("table", "probability", "model.score_column must name"),
+    ],
+)
+def test_a_pyfunc_breaking_its_contract_is_named(
+    home: Path, adult_files: dict[str, Path], answer: str, score_column: str | None, message: str
+) -> None:
+    _pyfunc(joblib.load(adult_files["model"]), "pyfunc-broken", answer)
+    loaded = load_registered("models:/pyfunc-broken/1", score_column)
+    rows = pd.read_csv(adult_files["evaluation"]).head(50)
+    with pytest.raises(InputError, match=re.escape(message)) as raised:
+        loaded.estimator.predict_proba(rows)
+    assert "models:/pyfunc-broken/1" in str(raised.value)
+
+
+def test_a_pyfunc_answering_nan_is_a_recorded_error_run(
+    home: Path, adult_files: dict[str, Path], write_spec, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run probes that the model scores the evaluation set before any check: a broken answer stops it there."""
+    _pyfunc(joblib.load(adult_files["model"]), "pyfunc-nan", "NaN")
+    model = {"uri": "models:/pyfunc-nan/1", "score_column": "approve_probability"}
+    assert main(["run", str(write_spec(_pyfunc_spec(model, adult_files))), "--submitted-by", "dana"]) == ERROR
+    assert "models:/pyfunc-nan/1: model: answered scores outside [0, 1] or NaN" in capsys.readouterr().err
     [error] = Pipeline().ledger.query(
         "SELECT d.reasons_json FROM {s}.runs r JOIN {s}.decisions d ON d.run_id = r.run_id "
         "WHERE d.verdict = 'error'"
     )
-    assert "models:/pyfunc-custom/1" in error["reasons_json"]
+    assert "answered scores outside [0, 1] or NaN" in error["reasons_json"]
+
+
+def test_score_column_needs_a_registry_model(
+    home: Path, write_spec, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(lambda s: s["model"].update(score_column="approve_probability"))  # a joblib file
+    assert main(["run", str(spec), "--submitted-by", "dana"]) == ERROR
+    assert "'score_column' names an output column of a python_function model" in capsys.readouterr().err
