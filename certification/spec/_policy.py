@@ -459,8 +459,12 @@ class Spec(_Strict):
         return self.model.predictions is not None
 
     def digest(self) -> str:
-        """SHA-256 of the effective policy (overrides and resolved paths included) that a run is bound to."""
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+        """SHA-256 of the effective policy (overrides and resolved paths included) that a run is bound to. Fields
+        left unset (None) are not hashed: a new optional field leaves the digest of every spec that does not use it
+        alone, or the discovery sweep would take each certified spec for a changed one after an upgrade."""
+        return hashlib.sha256(
+            canonical_json(self.model_dump(mode="json", exclude_none=True)).encode()
+        ).hexdigest()
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:

@@ -4,6 +4,7 @@ contract (one positive-class probability per row) and, breaking it, fails closed
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
@@ -19,7 +20,9 @@ from certification import Pipeline
 from certification.cli import ERROR, NOT_CERTIFIED, OK, main
 from certification.errors import InputError
 from certification.hashing import tree_sha256
+from certification.jsonutil import canonical_json
 from certification.run.model import load_registered
+from certification.spec import load_spec
 
 # a native booster takes numbers: the owner's model uses Adult's numeric answers (sex and race are not inputs)
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
@@ -181,3 +184,14 @@ def test_score_column_needs_a_registry_model(
     spec = write_spec(lambda s: s["model"].update(score_column="approve_probability"))  # a joblib file
     assert main(["run", str(spec), "--submitted-by", "dana"]) == ERROR
     assert "'score_column' names an output column of a python_function model" in capsys.readouterr().err
+
+
+def test_an_unused_score_column_leaves_the_spec_digest_alone(write_spec) -> None:
+    """Specs that do not use an optional field keep the digest they had before it existed."""
+    spec = load_spec(write_spec())
+    without = spec.model_dump(mode="json", exclude_none=True)
+    assert "score_column" not in without["model"]
+    assert spec.digest() == hashlib.sha256(canonical_json(without).encode()).hexdigest()
+    assert load_spec(
+        write_spec(lambda s: s.update(model={"uri": "models:/m/1", "score_column": "p"}))
+    ).digest() != (load_spec(write_spec(lambda s: s.update(model={"uri": "models:/m/1"}))).digest())
