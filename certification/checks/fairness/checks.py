@@ -207,16 +207,19 @@ def representation(ctx: RunContext) -> Outcome:
 
 
 def _refit(ctx: RunContext, attributes: list[str]) -> engine.Refit | None:
-    """The spec's training recipe on a sample of training rows, or None when there is no recipe."""
-    if ctx.spec.training is None or ctx.train is None or not ctx.model.refittable:
+    """The spec's training recipe on a sample of training rows, or None when the run cannot refit the model (no
+    recipe, no training data, or a model that does not clone: `RunContext.require_refit`)."""
+    try:
+        estimator, everything = ctx.require_refit("mitigation"), ctx.require_train("mitigation")
+    except NotApplicable:
         return None
     policy = _policy(ctx)
-    train = ctx.train
+    train = everything
     if len(train) > policy.mitigation_max_rows:
         train = train.sample(policy.mitigation_max_rows, random_state=policy.seed)
-    note = f"refit on {len(train)} of {len(ctx.train)} training rows"
+    note = f"refit on {len(train)} of {len(everything)} training rows"
     return engine.Refit(
-        clone(ctx.model.estimator),
+        clone(estimator),
         train[ctx.features],
         ctx.labels(train),
         train[attributes].astype("string").fillna(engine.MISSING),
