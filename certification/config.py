@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 POOL_PREFIX = "CERTIFICATION_POOL_"
+CONNECTION_PREFIX = "AIRFLOW_CONN_"
 VARIABLES = {
     "CERTIFICATION_HOME": "where state lives: ledger.db, mlflow.db, runs/, keys/, monitoring/ "
     "(default ./.certification)",
@@ -35,6 +36,10 @@ VARIABLES = {
     "CERTIFICATION_PRELOAD": "1 on the scheduler or Celery workers: import the stack once before forking tasks",
     "CERTIFICATION_WORKER_NAME": "the name a Celery worker records on its task instances (default the host's FQDN)",
     "DEMO_AIRFLOW_PORT": "port of the demo's Airflow API server (default: a free one)",
+    CONNECTION_PREFIX
+    + "<ID>": "credentials of a served model whose spec says `model.endpoint.connection: <id>`, "
+    "in Airflow's own Connection format (a URI or JSON; the password is a bearer token, login and password basic "
+    "auth); never recorded",
 }
 
 
@@ -57,6 +62,9 @@ class Settings:
     worker_name: str | None = None
     demo_port: int | None = None
     pools: Mapping[str, str] = field(default_factory=dict)  # stage -> Airflow pool
+    connections: Mapping[str, str] = field(
+        default_factory=dict, repr=False
+    )  # lower-case id -> URI/JSON (secret)
 
     @property
     def artifact_root(self) -> Path:
@@ -101,5 +109,10 @@ def settings(ledger_url: str | None = None, environ: Mapping[str, str] | None = 
         demo_port=int(port) if port else None,
         pools={
             k.removeprefix(POOL_PREFIX).lower(): v for k, v in env.items() if k.startswith(POOL_PREFIX) and v
+        },
+        connections={
+            k.removeprefix(CONNECTION_PREFIX).lower(): v
+            for k, v in env.items()
+            if k.startswith(CONNECTION_PREFIX) and v
         },
     )

@@ -9,7 +9,7 @@ from certification import tracking
 from certification.documents import document_sha256
 from certification.jsonutil import utcnow
 from certification.ledger import Ledger, certificates
-from certification.run.model import load_registered
+from certification.models import load_registered
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from certification.errors import InputError
 from certification.hashing import file_sha256
 from certification.jsonutil import canonical_json, utcnow
 from certification.ledger import Ledger, certificates
-from certification.run.model import load_registered
+from certification.models import load_registered
 
 KEY_ENV = "CERTIFICATION_SIGNING_KEY"
 ALGORITHM = "Ed25519"

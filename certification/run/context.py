@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from certification.errors import InputError, NotApplicable
+from certification.models import LoadedModel, ScoringModel, load_model
 from certification.run.inputs import read_dataset
-from certification.run.model import LoadedModel, load_model
 from certification.spec import Spec
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class RunContext:
         if spec.datasets.train is not None:
             train, datasets["train"] = read_dataset(spec.datasets.train, "train")
         artifact_dir.mkdir(parents=True, exist_ok=True)
-        ctx = cls(spec, load_model(spec, eval_info), train, evaluation, datasets, artifact_dir)
+        ctx = cls(spec, load_model(spec, eval_info, evaluation), train, evaluation, datasets, artifact_dir)
         ctx.validate_columns()
         ctx.validate_scoring()
         return ctx
@@ -176,6 +176,8 @@ class RunContext:
 
     def predict(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
         estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        if isinstance(estimator, ScoringModel):  # it decides at 0.5 on its score: one call, not two
+            return (self.scores(frame, estimator) >= 0.5).astype(int)
         columns = getattr(estimator, "feature_names_in_", None)
         inputs = frame[list(columns)] if columns is not None else frame[self.features]
         raw = np.asarray(estimator.predict(inputs))
@@ -199,6 +201,8 @@ class RunContext:
     def pred_eval(self) -> np.ndarray:
         predictions = self.spec.model.predictions
         if predictions is None:
+            if isinstance(self.model.estimator, ScoringModel) and self.score_eval is not None:
+                return (self.score_eval >= 0.5).astype(int)
             return self.predict(self.evaluation)
         if predictions.prediction_column is not None:
             positive = predictions.predicted_positive or [self.spec.label.positive]

@@ -18,8 +18,9 @@ from certification.errors import CertificationError, NotAuthorised, SignoffRefus
 from certification.governance import findings, responsibilities, signing
 from certification.jsonutil import iso, utcnow
 from certification.ledger import Duplicate, certificates
+from certification.models import load_endpoint
 from certification.run.context import RunContext
-from certification.run.inputs import data_digest
+from certification.run.inputs import data_digest, read_dataset
 from certification.run.records import Runs, result_row
 from certification.spec import Spec, load_spec, requirements
 
@@ -183,6 +184,7 @@ class Pipeline(Runs):
         reasons += requirements.blocking_gaps(
             spec, requirements.matrix(spec, [r.to_dict() for r in results.values()])
         )
+        reasons += self._still_the_same_model(run, spec)
         verdict = "failed" if reasons else "passed"
         row = {
             "run_id": run_id,
@@ -208,6 +210,25 @@ class Pipeline(Runs):
         if verdict == "passed":  # the approvers read the report and risk summary; rewritten at the decision
             self.write_documents(self.status(run_id))
         return self.decision(run_id, "gate") or row
+
+    @staticmethod
+    def _still_the_same_model(run: dict[str, Any], spec: Spec) -> list[str]:
+        """A served model can change behind its URL while the run works; ask its identity again before judging.
+        (Files and registry versions are re-hashed whenever a stage re-opens the run's inputs.)"""
+        endpoint = spec.model.endpoint
+        if endpoint is None:
+            return []
+        try:
+            probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
+            now = load_endpoint(endpoint, spec.model.features, spec.model.score_column, probe).sha256
+        except CertificationError as exc:
+            return [f"model: its identity could not be checked again at the end of the run: {exc}"]
+        if now != run["model_sha256"]:
+            return [
+                f"model: the model behind {run['model_reference']} changed during the run (identity "
+                f"{run['model_sha256'][:12]}… at the start, {now[:12]}… at the end)"
+            ]
+        return []
 
     # -- sign-off ------------------------------------------------------------------------------------------
     def signoff(

@@ -45,9 +45,46 @@ class Predictions(_Strict):
         return self
 
 
+class Endpoint(_Strict):
+    """A model reachable only over HTTP. Its identity is what the server reports plus the SHA-256 of its answers to
+    a fixed probe batch, checked again before the gate: a model swapped behind the URL during the run fails it."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    protocol: Literal["mlflow", "kserve_v2"] = Field(
+        "mlflow",
+        description="POST /invocations (dataframe_split) or POST /v2/models/{name}/infer (Open Inference)",
+    )
+    model_name: str | None = Field(None, description="KServe v2: the served model's name")
+    model_version: str | None = Field(None, description="KServe v2: pin one version of it")
+    output: str | None = Field(None, description="KServe v2: the output tensor holding the probabilities")
+    batch_size: int = Field(500, ge=1, le=100_000, description="rows per request")
+    timeout_seconds: float = Field(30.0, gt=0, description="per request")
+    retries: int = Field(3, ge=0, le=10, description="after a connection error, timeout, 429 or 5xx")
+    backoff_seconds: float = Field(0.5, ge=0, description="first pause between tries, doubling each time")
+    concurrency: int = Field(4, ge=1, le=64, description="requests in flight at once")
+    connection: str | None = Field(
+        None,
+        description="Airflow Connection id holding the credentials (password: bearer token; login and password: "
+        "basic auth), read from AIRFLOW_CONN_<ID>; never recorded",
+    )
+
+    @model_validator(mode="after")
+    def _named_for_kserve(self) -> Endpoint:
+        if self.protocol == "kserve_v2" and not self.model_name:
+            raise ValueError("a kserve_v2 endpoint needs 'model_name'")
+        if self.protocol == "mlflow" and (self.model_name or self.model_version or self.output):
+            raise ValueError("'model_name', 'model_version' and 'output' belong to kserve_v2 endpoints")
+        return self
+
+
 class ModelRef(_Strict):
     uri: str | None = Field(None, description="MLflow models:/name/version or models:/name@alias")
-    path: str | None = Field(None, description="Local scikit-learn/joblib file, pinned by sha256")
+    path: str | None = Field(
+        None, description="Local file pinned by sha256: .onnx (onnxruntime), .skops, else joblib/pickle"
+    )
+    endpoint: Endpoint | None = Field(
+        None, description="A served model (MLflow scoring or KServe v2 protocol)"
+    )
     predictions: Predictions | None = Field(None, description="Certify from a predictions table (score-only)")
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     features: list[str] | None = Field(
@@ -55,21 +92,23 @@ class ModelRef(_Strict):
     )
     score_column: str | None = Field(
         None,
-        description="A python_function model answering with a table: its column holding the positive-class "
-        "probability",
+        description="A python_function model or an MLflow endpoint answering with a table: its column holding "
+        "the positive-class probability",
     )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelRef:
-        if [self.uri, self.path, self.predictions].count(None) != 2:
+        if [self.uri, self.path, self.endpoint, self.predictions].count(None) != 3:
             raise ValueError(
-                "give exactly one of 'uri' (MLflow registry), 'path' (local file) or 'predictions' (score-only)"
+                "give exactly one of 'uri' (MLflow registry), 'path' (local file), 'endpoint' (served model) or "
+                "'predictions' (score-only)"
             )
         if self.uri is not None and not self.uri.startswith("models:/"):
             raise ValueError("'uri' must look like models:/name/version or models:/name@alias")
-        if self.score_column is not None and self.uri is None:
+        if self.score_column is not None and self.uri is None and self.endpoint is None:
             raise ValueError(
-                "'score_column' names an output column of a python_function model: it needs 'uri'"
+                "'score_column' names an output column of a python_function model or an endpoint: it needs 'uri' "
+                "or 'endpoint'"
             )
         if self.path is not None and self.sha256 is None:
             raise ValueError("a local model 'path' must be pinned by 'sha256' (loading a pickle runs code)")

@@ -14,8 +14,8 @@ from certification import plots, stats, tracking
 from certification.checks.base import Outcome, Status, check, compare
 from certification.checks.evaluation import latency as timing
 from certification.errors import InputError, NotApplicable
+from certification.models import load_registered
 from certification.run.context import CacheKey, RunContext
-from certification.run.model import load_registered
 from certification.spec import Bound, LatencyPolicy
 
 ACCURACY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:outcomes-analysis")

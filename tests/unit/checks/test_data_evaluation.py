@@ -23,8 +23,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from certification.checks import Status
 from certification.hashing import file_sha256
+from certification.models import LoadedModel
 from certification.run.context import RunContext
-from certification.run.model import LoadedModel
 from tests.conftest import adult_ctx  # noqa: F401 - fixture
 from tests.helpers import run_check, with_frames
 

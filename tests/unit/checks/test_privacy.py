@@ -16,8 +16,8 @@ from sklearn.tree import DecisionTreeClassifier
 from certification.checks import CheckResult, Status
 from certification.checks.robustness import privacy
 from certification.demo import adult_model
+from certification.models import LoadedModel
 from certification.run.context import RunContext
-from certification.run.model import LoadedModel
 from tests.conftest import adult_ctx  # noqa: F401 - fixture
 from tests.helpers import run_check, with_frames
 

@@ -19,8 +19,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from certification import stats
 from certification.checks import CheckResult, Status
 from certification.checks.robustness.perturbation import FeatureSpace
+from certification.models import LoadedModel
 from certification.run.context import RunContext
-from certification.run.model import LoadedModel
 from tests.helpers import FROZEN, context_like, robustness_context, run_check, with_frames
 
 

@@ -19,8 +19,8 @@ from certification import stats
 from certification.checks import Status
 from certification.checks.robustness import stress
 from certification.checks.robustness.checks import feature_space
+from certification.models import LoadedModel
 from certification.run.context import RunContext
-from certification.run.model import LoadedModel
 from certification.spec import FallbackPolicy, StressPolicy
 from tests.helpers import FROZEN, context_like, robustness_context, run_check
 

@@ -21,7 +21,7 @@ from certification.cli import ERROR, NOT_CERTIFIED, OK, main
 from certification.errors import InputError
 from certification.hashing import tree_sha256
 from certification.jsonutil import canonical_json
-from certification.run.model import load_registered
+from certification.models import load_registered
 from certification.spec import load_spec
 
 # a native booster takes numbers: the owner's model uses Adult's numeric answers (sex and race are not inputs)

@@ -1,0 +1,89 @@
+"""What every adapter shares: a binary classifier seen through its positive-class probability, with the face of a
+scikit-learn classifier (classes_, predict_proba, predict) so each stage asks it the way it asks any estimator.
+Answers are checked here once for every kind of model: a wrong shape, NaN or a value outside [0, 1], per-class
+probabilities that do not sum to 1 are an InputError naming the model, so the check that asked fails closed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from certification.errors import InputError
+
+SUM_TOLERANCE = 1e-4  # float32 runtimes (ONNX) round per-class probabilities by a few 1e-7
+
+
+class ScoringModel:
+    """Subclasses answer a batch (`answer`); scoring, batching and the checks of the answer live here. Not
+    refittable: it has no get_params, so cross-validation and refitting mitigations are not_applicable."""
+
+    classes_: np.ndarray = np.array([0, 1])  # the score is the probability of classes_[1]
+    source: str = "model"
+    score_column: str | None = (
+        None  # the column of a tabular answer that holds the positive-class probability
+    )
+    batch_size: int | None = None  # rows per call; None: the whole frame at once
+
+    def answer(self, frame: pd.DataFrame) -> Any:
+        raise NotImplementedError
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        size = self.batch_size or max(len(frame), 1)
+        parts = [self.answer(frame.iloc[i : i + size]) for i in range(0, len(frame), size)]
+        return self.checked(parts, [len(frame.iloc[i : i + size]) for i in range(0, len(frame), size)])
+
+    def checked(self, answers: list[Any], rows: list[int]) -> np.ndarray:
+        scores = [
+            positive_scores(a, n, self.source, self.score_column) for a, n in zip(answers, rows, strict=True)
+        ]
+        return np.concatenate(scores) if scores else np.empty(0)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        score = self.score(frame)
+        return np.column_stack([1 - score, score])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.classes_)[(self.score(frame) >= 0.5).astype(int)]
+
+
+def positive_scores(answer: Any, rows: int, source: str, score_column: str | None = None) -> np.ndarray:
+    """One positive-class probability per row from a model's answer: a 1-D answer or a one-column table; per-class
+    probabilities (two columns, summing to 1; the second is the positive class); or the column `score_column` of a
+    wider table."""
+    if isinstance(answer, pd.DataFrame) and answer.shape[1] > 1:
+        if score_column not in answer.columns:
+            raise InputError(
+                source,
+                f"answered columns {list(answer.columns)}; model.score_column must name the positive-class "
+                "probability",
+                field="model.score_column",
+            )
+        answer = answer[score_column]
+    try:
+        score = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, f"answered non-numeric scores: {exc}", field="model") from exc
+    if score.ndim == 2 and score.shape[1] == 2 and score.shape[0] == rows:
+        total = score.sum(axis=1)
+        if not np.allclose(total, 1.0, atol=SUM_TOLERANCE):  # NaN fails too
+            worst = float(np.nanmax(np.abs(total - 1.0))) if np.isfinite(total).any() else float("nan")
+            raise InputError(
+                source,
+                f"answered class probabilities that do not sum to 1 (off by up to {worst:.3g})",
+                field="model",
+            )
+        score = score[:, 1]
+    if score.ndim == 2 and score.shape[1] == 1:
+        score = score[:, 0]
+    if score.shape != (rows,):
+        raise InputError(
+            source,
+            f"answered shape {score.shape} for {rows} rows: one positive-class probability per row (or two class "
+            "probabilities) was expected",
+            field="model",
+        )
+    if not ((score >= 0) & (score <= 1)).all():  # NaN compares false
+        raise InputError(source, "answered scores outside [0, 1] or NaN", field="model")
+    return score
