@@ -209,23 +209,32 @@ def load_version(uri: str) -> tuple[Any, str, str, Path, str]:
     return estimator, name, str(found.version), local, flavour
 
 
-def register_sklearn(
+# what a logged model needs besides mlflow, numpy and pandas, by flavour (distribution names, pinned as installed)
+FLAVOUR_REQUIREMENTS = {
+    "sklearn": ("scikit-learn", "skops", "scipy"),
+    "xgboost": ("xgboost-cpu", "scikit-learn"),
+    "lightgbm": ("lightgbm", "scikit-learn"),
+}
+
+
+def register_model(
     settings: Settings,
     model: Any,
     name: str,
     alias: str | None,
     input_example: Any,
-    trusted_types: list[str],
     *,
+    flavour: str = "sklearn",
+    trusted_types: list[str] | None = None,
     run_name: str,
     experiment: str = "model-training",
 ) -> str:
-    """Log a scikit-learn model (skops, not pickle) as a new version of `name`, point `alias` (if any) at it, and
-    return the version."""
+    """Log a model with its own MLflow flavour (scikit-learn through skops, not pickle) as a new version of `name`,
+    point `alias` (if any) at it, and return the version."""
+    import importlib
     from importlib.metadata import version as installed
 
     import mlflow
-    import mlflow.sklearn
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     found = mlflow.get_experiment_by_name(experiment)
@@ -236,17 +245,16 @@ def register_sklearn(
     )
     # pinned here: MLflow would otherwise load the model in a subprocess to infer them (about 11 s) and list
     # whatever that process imported
-    requirements = [
-        f"{p}=={installed(p)}" for p in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
-    ]
+    requirements = [f"{p}=={installed(p)}" for p in ("mlflow", "numpy", "pandas", *FLAVOUR_REQUIREMENTS[flavour])]
+    options = {"skops_trusted_types": trusted_types} if flavour == "sklearn" else {}
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name):
-        info = mlflow.sklearn.log_model(
+        info = importlib.import_module(f"mlflow.{flavour}").log_model(
             model,
             name="model",
             registered_model_name=name,
             input_example=input_example,
-            skops_trusted_types=trusted_types,
             pip_requirements=requirements,
+            **options,
         )
     registered = str(info.registered_model_version)
     if alias:

@@ -45,6 +45,18 @@ def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
     return quick(spec)
 
 
+def cli_verdict(out: str, code: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`certify --json run`'s status and results by check id, asserting the run reached a verdict with no check in
+    error."""
+    from certification.cli import NOT_CERTIFIED, OK
+
+    status = json.loads(out)
+    assert code in (OK, NOT_CERTIFIED) and status["status"] in ("awaiting_signoff", "rejected"), status
+    results = {r["check_id"]: r for r in status["results"]}
+    assert [c for c, r in results.items() if r["status"] == "error"] == [], results
+    return status, results
+
+
 def run_check(ctx: RunContext, check_id: str) -> CheckResult:
     found = next(c for stage in REGISTRY.values() for c in stage if c.check_id == check_id)
     return found.run(ctx)
@@ -62,7 +74,9 @@ def register_model(model: Any, name: str) -> str:
     from certification.config import settings
     from certification.demo import SKOPS_TRUSTED
 
-    return tracking.register_sklearn(settings(), model, name, None, None, SKOPS_TRUSTED, run_name=name)
+    return tracking.register_model(
+        settings(), model, name, None, None, trusted_types=SKOPS_TRUSTED, run_name=name
+    )
 
 
 def certify(pipeline: Any, spec_path: Path) -> str:

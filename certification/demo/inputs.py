@@ -18,7 +18,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from certification import tracking
 from certification.config import Settings
-from certification.demo.datasets import load_adult, load_compas
+from certification.demo.datasets import load_adult, load_compas, load_hmda
 
 MODEL_NAME = "adult-income-classifier"
 PROTECTED = ("sex", "race")
@@ -49,11 +49,73 @@ def prepare(settings: Settings, folder: Path | None = None) -> Path:
     features = [c for c in train.columns if c not in (*PROTECTED, "income")]
     model = adult_model(train, features)
 
-    tracking.register_sklearn(
-        settings, model, MODEL_NAME, "candidate", train[features].head(3), SKOPS_TRUSTED, run_name="adult-hgb"
+    tracking.register_model(
+        settings,
+        model,
+        MODEL_NAME,
+        "candidate",
+        train[features].head(3),
+        trusted_types=SKOPS_TRUSTED,
+        run_name="adult-hgb",
     )
     spec = folder / "adult.yaml"
     shutil.copyfile(str(files("certification.demo") / "specs" / "adult.yaml"), spec)
+    return spec
+
+
+# the applicant's yes/no answers go to the boosters as 0/1; `afam` stays as recorded (audited, never an input)
+HMDA_FLAGS = ["phist", "selfemp", "insurance", "condomin", "single", "hschool"]
+HMDA_FEATURES = ["pirat", "hirat", "lvrat", "chist", "mhist", "unemp", *HMDA_FLAGS]
+HMDA_FLAVOURS = ("lightgbm", "xgboost")
+
+
+def hmda_files(folder: Path) -> dict[str, Path]:
+    """HMDA split 70/30, stratified on the decision, with a fixed seed: the same files on every machine."""
+    from sklearn.model_selection import train_test_split
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = load_hmda()
+    table[HMDA_FLAGS] = (table[HMDA_FLAGS] == "yes").astype("int64")
+    train, evaluation = train_test_split(table, test_size=0.3, stratify=table["deny"], random_state=0)
+    paths = {"train": folder / "hmda_train.csv", "evaluation": folder / "hmda_evaluation.csv"}
+    train.to_csv(paths["train"], index=False)
+    evaluation.to_csv(paths["evaluation"], index=False)
+    return paths
+
+
+def hmda_model(flavour: str, train: pd.DataFrame) -> Any:
+    """A denial model as a lender would fit it with the flavour's own scikit-learn interface."""
+    denied = (train["deny"] == "yes").astype(int)
+    if flavour == "xgboost":
+        from xgboost import XGBClassifier
+
+        model: Any = XGBClassifier(n_estimators=200, max_depth=3, learning_rate=0.05, random_state=0, n_jobs=1)
+    else:
+        from lightgbm import LGBMClassifier
+
+        model = LGBMClassifier(
+            n_estimators=200, learning_rate=0.05, num_leaves=15, random_state=0, n_jobs=1, verbose=-1
+        )
+    return model.fit(train[HMDA_FEATURES], denied)
+
+
+def prepare_hmda(settings: Settings, flavour: str, folder: Path | None = None) -> Path:
+    """The HMDA files, a model of `flavour` logged with its own MLflow flavour as `hmda-<flavour>@candidate`, and
+    the example spec `hmda-<flavour>.yaml` beside them; returns the spec path."""
+    folder = folder or settings.home / "hmda"
+    paths = hmda_files(folder)
+    train = pd.read_csv(paths["train"])
+    tracking.register_model(
+        settings,
+        hmda_model(flavour, train),
+        f"hmda-{flavour}",
+        "candidate",
+        train[HMDA_FEATURES].head(3),
+        flavour=flavour,
+        run_name=f"hmda-{flavour}",
+    )
+    spec = folder / f"hmda-{flavour}.yaml"
+    shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
     return spec
 
 

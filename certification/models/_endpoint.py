@@ -23,7 +23,7 @@ import pandas as pd
 from certification.config import settings
 from certification.errors import InputError
 from certification.jsonutil import canonical_json
-from certification.models._scoring import ScoringModel
+from certification.models._scoring import ScoringModel, batched
 from certification.spec import Endpoint
 
 PROBE_ROWS = 64
@@ -81,9 +81,7 @@ class EndpointClassifier(ScoringModel):
 
     # -- scoring ----------------------------------------------------------------------------------------------
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        inputs = frame[list(self.feature_names_in_)]
-        size = self.endpoint.batch_size
-        batches = [inputs.iloc[i : i + size] for i in range(0, len(inputs), size)]
+        batches = batched(frame[list(self.feature_names_in_)], self.endpoint.batch_size)
         if len(batches) <= 1:
             answers = [self.answer(b) for b in batches]
         else:

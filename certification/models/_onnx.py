@@ -25,7 +25,7 @@ _NUMPY = {
 
 
 class OnnxClassifier(ScoringModel):
-    batch_size = 65_536  # bounds the runtime's buffers on a large evaluation set
+    batch_size = 1_000_000  # bounds the runtime's buffers on a very large evaluation set
 
     def __init__(self, path: Path, features: list[str] | None, score_column: str | None) -> None:
         import onnxruntime
@@ -100,7 +100,9 @@ class OnnxClassifier(ScoringModel):
     def answer(self, frame: pd.DataFrame) -> Any:
         if self.tensor:
             dtype = _NUMPY[self.inputs[0].type]
-            feed = {self.inputs[0].name: frame[list(self.feature_names_in_)].to_numpy(dtype=dtype)}
+            columns = list(self.feature_names_in_)
+            chosen = frame if list(frame.columns) == columns else frame[columns]
+            feed = {self.inputs[0].name: chosen.to_numpy(dtype=dtype)}
         else:
             feed = {
                 i.name: frame[[i.name]].to_numpy().astype(_NUMPY[i.type])

@@ -30,9 +30,8 @@ class ScoringModel:
         raise NotImplementedError
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        size = self.batch_size or max(len(frame), 1)
-        parts = [self.answer(frame.iloc[i : i + size]) for i in range(0, len(frame), size)]
-        return self.checked(parts, [len(frame.iloc[i : i + size]) for i in range(0, len(frame), size)])
+        batches = batched(frame, self.batch_size)
+        return self.checked([self.answer(b) for b in batches], [len(b) for b in batches])
 
     def checked(self, answers: list[Any], rows: list[int]) -> np.ndarray:
         scores = [
@@ -46,6 +45,13 @@ class ScoringModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.classes_)[(self.score(frame) >= 0.5).astype(int)]
+
+
+def batched(frame: pd.DataFrame, size: int | None) -> list[pd.DataFrame]:
+    """The frame in slices of at most `size` rows (no copy when it fits in one)."""
+    if size is None or len(frame) <= size:
+        return [frame]
+    return [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
 
 
 def positive_scores(answer: Any, rows: int, source: str, score_column: str | None = None) -> np.ndarray:

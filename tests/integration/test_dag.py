@@ -18,6 +18,7 @@ import yaml
 from certification import Pipeline, tracking
 from certification.cli import NOT_CERTIFIED, OK, main
 from certification.config import settings
+from certification.demo.inputs import prepare_hmda
 from tests.helpers import REPO, demo_spec
 
 
@@ -125,3 +126,22 @@ def test_stages_time_out_but_sign_off_waits(airflow_home: dict[str, str]) -> Non
     for stage in ("data_validation", "evaluation", "robustness", "fairness", "compliance"):
         assert timeouts[stage] == 7200, stage
     assert timeouts["signoff"] is None
+
+
+def test_dag_certifies_a_model_logged_with_its_own_flavour(
+    airflow_home: dict[str, str], home: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The XGBoost HMDA example through the DAG: each stage's task loads the booster with MLflow's xgboost flavour
+    in its own process and re-hashes it; the verdict is the policy's, with no check in error."""
+    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_database)
+    spec = prepare_hmda(settings(), "xgboost")
+    asked: list[str] = []
+    status = run_dag(airflow_home, spec, asked.append)
+    assert status["run"]["origin"] == "airflow" and status["run"]["model_reference"] == "models:/hmda-xgboost/1"
+    results = {r["check_id"]: r for r in status["results"]}
+    assert [c for c, r in results.items() if r["status"] == "error"] == [], results
+    assert results["evaluation.cross_validation"]["status"] in ("pass", "warn", "fail")
+    assert status["status"] == "rejected" and not asked  # the race gap in predicted denials fails the gate
+    assert any("fairness.demographic_parity" in r for r in status["final"]["reasons_json"])
+    mlflow_run = tracking.client(settings()).get_run(status["run"]["mlflow_run_id"])
+    assert mlflow_run.data.tags["certification.model_flavour"] == "xgboost"

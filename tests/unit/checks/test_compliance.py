@@ -39,6 +39,13 @@ def test_each_planted_identifier_is_named_and_real_data_is_clean(planted: pd.Dat
     assert scan(load_adult("train"), min_share=0.01) == []
 
 
+def test_ratios_with_many_digits_are_not_phone_numbers() -> None:
+    """HMDA's ratios print as 0.920398009950249: twelve digits and a point, a measurement all the same."""
+    from certification.demo.datasets import load_hmda
+
+    assert scan(load_hmda(), min_share=0.01) == []
+
+
 @pytest.mark.parametrize(
     ("number", "valid"),
     [

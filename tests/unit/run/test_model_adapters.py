@@ -5,7 +5,6 @@ swapped behind the endpoint during the run fails it."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -24,38 +23,18 @@ import pytest
 import requests
 
 from certification import Pipeline
-from certification.cli import ERROR, NOT_CERTIFIED, OK, main
+from certification.cli import ERROR, main
 from certification.demo import SKOPS_TRUSTED, adult_model
 from certification.demo.serving import ModelServer
 from certification.errors import InputError
 from certification.hashing import file_sha256
 from certification.models import load_endpoint, load_file
 from certification.spec import Endpoint
+from tests.helpers import cli_verdict
 
 TOKEN = "s3cr3t-scoring-token-7f1e"  # noqa: S105 - the test proves it is never recorded
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 CATEGORICAL = ["workclass", "education", "marital_status", "occupation"]
-
-
-def _verdict(capsys: pytest.CaptureFixture[str], code: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    status = json.loads(capsys.readouterr().out)
-    assert code in (OK, NOT_CERTIFIED) and status["status"] in ("awaiting_signoff", "rejected"), status
-    results = {r["check_id"]: r for r in status["results"]}
-    assert [c for c, r in results.items() if r["status"] == "error"] == [], results
-    return status, results
-
-
-def test_a_skops_file_loads_only_with_the_pinned_bytes(adult_files: dict[str, Path], tmp_path: Path) -> None:
-    import skops.io
-
-    pipeline, path = joblib.load(adult_files["model"]), tmp_path / "model.skops"
-    skops.io.dump(pipeline, path)
-    loaded = load_file(path, file_sha256(path))
-    assert (loaded.flavour, loaded.refittable) == ("skops", True)
-    rows = pd.read_csv(adult_files["evaluation"]).head(500)
-    np.testing.assert_array_equal(loaded.estimator.predict_proba(rows), pipeline.predict_proba(rows))
-    with pytest.raises(InputError, match="the spec pins 0000"):
-        load_file(path, "0" * 64)
 
 
 # -- ONNX ------------------------------------------------------------------------------------------------------
@@ -126,7 +105,7 @@ def test_an_onnx_file_is_certified_end_to_end(
             "dana",
         ]
     )
-    status, results = _verdict(capsys, code)
+    status, results = cli_verdict(capsys.readouterr().out, code)
     assert status["run"]["model_reference"].endswith("linear.onnx")
     assert "onnx model cannot be refit" in results["evaluation.cross_validation"]["message"]
     for query in (
@@ -200,7 +179,8 @@ def test_a_served_model_is_certified_over_http_and_its_credentials_never_recorde
 ) -> None:
     endpoint = _endpoint(served, connection=credentials, batch_size=2000, concurrency=2)
     spec = write_spec(lambda s: s.update(model={"endpoint": endpoint}))
-    status, results = _verdict(capsys, main(["--json", "run", str(spec), "--submitted-by", "dana"]))
+    code = main(["--json", "run", str(spec), "--submitted-by", "dana"])
+    status, results = cli_verdict(capsys.readouterr().out, code)
     assert status["run"]["model_reference"] == f"endpoint:{served.url}/v2/models/adult"
     assert "endpoint model cannot be refit" in results["evaluation.cross_validation"]["message"]
     for query in ("evaluation.performance", "evaluation.latency", "robustness.evasion", "robustness.stress"):
@@ -366,7 +346,8 @@ def test_a_model_served_by_mlflows_own_scoring_server_is_certified(
         spec = write_spec(
             lambda s: s.update(model={"endpoint": {"url": url, "batch_size": 4000}, "features": features})
         )
-        status, results = _verdict(capsys, main(["--json", "run", str(spec), "--submitted-by", "dana"]))
+        code = main(["--json", "run", str(spec), "--submitted-by", "dana"])
+        status, results = cli_verdict(capsys.readouterr().out, code)
         assert status["run"]["model_reference"] == f"endpoint:{url}/invocations"
         assert results["evaluation.performance"]["status"] in ("pass", "warn", "fail")
         rows = pd.read_csv(adult_files["evaluation"]).head(300)
