@@ -245,7 +245,9 @@ def register_model(
     )
     # pinned here: MLflow would otherwise load the model in a subprocess to infer them (about 11 s) and list
     # whatever that process imported
-    requirements = [f"{p}=={installed(p)}" for p in ("mlflow", "numpy", "pandas", *FLAVOUR_REQUIREMENTS[flavour])]
+    requirements = [
+        f"{p}=={installed(p)}" for p in ("mlflow", "numpy", "pandas", *FLAVOUR_REQUIREMENTS[flavour])
+    ]
     options = {"skops_trusted_types": trusted_types} if flavour == "sklearn" else {}
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name):
         info = importlib.import_module(f"mlflow.{flavour}").log_model(

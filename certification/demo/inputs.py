@@ -89,7 +89,9 @@ def hmda_model(flavour: str, train: pd.DataFrame) -> Any:
     if flavour == "xgboost":
         from xgboost import XGBClassifier
 
-        model: Any = XGBClassifier(n_estimators=200, max_depth=3, learning_rate=0.05, random_state=0, n_jobs=1)
+        model: Any = XGBClassifier(
+            n_estimators=200, max_depth=3, learning_rate=0.05, random_state=0, n_jobs=1
+        )
     else:
         from lightgbm import LGBMClassifier
 

@@ -19,7 +19,13 @@ Fault = Callable[[str, Any], tuple[int, Any] | None]
 
 class ModelServer:
     def __init__(
-        self, model: Any, features: list[str], *, name: str = "model", version: str = "1", token: str | None = None
+        self,
+        model: Any,
+        features: list[str],
+        *,
+        name: str = "model",
+        version: str = "1",
+        token: str | None = None,
     ) -> None:
         self.model, self.features, self.name, self.version, self.token = model, features, name, version, token
         self.fault: Fault | None = None

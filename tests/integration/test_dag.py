@@ -137,7 +137,9 @@ def test_dag_certifies_a_model_logged_with_its_own_flavour(
     spec = prepare_hmda(settings(), "xgboost")
     asked: list[str] = []
     status = run_dag(airflow_home, spec, asked.append)
-    assert status["run"]["origin"] == "airflow" and status["run"]["model_reference"] == "models:/hmda-xgboost/1"
+    assert (
+        status["run"]["origin"] == "airflow" and status["run"]["model_reference"] == "models:/hmda-xgboost/1"
+    )
     results = {r["check_id"]: r for r in status["results"]}
     assert [c for c, r in results.items() if r["status"] == "error"] == [], results
     assert results["evaluation.cross_validation"]["status"] in ("pass", "warn", "fail")
