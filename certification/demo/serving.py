@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# (path, request body) -> None to answer normally, or (status, body) to answer that instead
+# (path, request body: None for a GET) -> None to answer normally, or (status, body) to answer that instead
 Fault = Callable[[str, Any], tuple[int, Any] | None]
 
 
@@ -100,7 +100,10 @@ def _handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             if not self._authorised():
                 return
-            if self.path in ("/v2/health/ready", "/v2/health/live"):
+            injected = server.fault(self.path, None) if server.fault else None
+            if injected is not None:
+                self._send(*injected)
+            elif self.path in ("/v2/health/ready", "/v2/health/live"):
                 self._send(200, {"ready": True})
             elif self.path in (model_path, versioned):
                 self._send(200, server.metadata())

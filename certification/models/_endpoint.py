@@ -94,7 +94,8 @@ class EndpointClassifier(ScoringModel):
             return self._kserve_answer(
                 self._call("POST", f"{self.model_path}/infer", _kserve_request(frame)), len(frame)
             )
-        body = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+        # pandas writes NaN as null, as the MLflow server reads it back; the table is encoded once, as it is sent
+        body = '{"dataframe_split": ' + frame.to_json(orient="split", index=False) + "}"
         found = self._call("POST", "/invocations", body)
         predictions = found.get("predictions") if isinstance(found, dict) else None
         if predictions is None:
@@ -142,7 +143,7 @@ class EndpointClassifier(ScoringModel):
                 reply = self._session().request(
                     method,
                     self.base + path,
-                    data=None if body is None else json.dumps(body, allow_nan=True),
+                    data=body if body is None or isinstance(body, str) else json.dumps(body),
                     headers={"Content-Type": "application/json", **self._headers},
                     timeout=self.endpoint.timeout_seconds,
                 )

@@ -285,7 +285,8 @@ def latency(ctx: RunContext) -> Outcome:
     if policy.max_peak_rss_mb is not None:
         gated["peak_rss_mb"], limits["peak_rss_mb"] = found["peak_rss_mb"], ("max", policy.max_peak_rss_mb)
     outcome = compare(gated, limits)
-    return Outcome(outcome.status, {**gated, **found}, outcome.threshold, outcome.message)
+    path = {"call_path": "http" if ctx.model.remote else "in-process", "flavour": ctx.model.flavour}
+    return Outcome(outcome.status, {**gated, **found, **path}, outcome.threshold, outcome.message)
 
 
 @check(

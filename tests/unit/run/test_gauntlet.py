@@ -1,13 +1,16 @@
 """A gauntlet of malformed inputs: each gets a clear error naming the file or field, a recorded `error` run, and
-leaves everything already in the ledger intact."""
+leaves everything already in the ledger intact. Served models that misbehave are answered by a real server on
+127.0.0.1."""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +18,7 @@ import yaml
 
 from certification import Pipeline
 from certification.cli import ERROR, OK, main
+from certification.demo.serving import ModelServer
 from certification.hashing import file_sha256
 from tests.helpers import spec_dict
 
@@ -42,9 +46,9 @@ def _file(name: str, content: bytes, suffix: str = ".csv") -> Prepare:
     return prepare
 
 
-def _model(content: bytes) -> Prepare:
+def _model(content: bytes, suffix: str = ".joblib") -> Prepare:
     def prepare(spec: dict[str, Any], folder: Path) -> None:
-        path = folder / "model.joblib"
+        path = folder / f"model{suffix}"
         path.write_bytes(content)
         spec["model"] = {"path": str(path), "sha256": file_sha256(path)}
 
@@ -67,6 +71,47 @@ def _edit(change: Callable[[dict[str, Any]], Any]) -> Prepare:
 
 def _text(text: str) -> Prepare:
     return lambda spec, folder: text
+
+
+SERVED = "http://served.invalid"  # replaced by the misbehaving server's address
+
+
+def _served(name: str, **endpoint: Any) -> Prepare:
+    """The model behind an endpoint: `name` picks how the misbehaving server answers."""
+    fields = {"url": SERVED, "protocol": "kserve_v2", "model_name": name, "retries": 0, **endpoint}
+    return _edit(lambda s: s["model"].clear() or s["model"].update(endpoint=fields))
+
+
+def _answer(rows: int, shape: list[int], data: list[Any]) -> tuple[int, Any]:
+    return 200, {"outputs": [{"name": "probabilities", "datatype": "FP64", "shape": shape, "data": data}]}
+
+
+MISBEHAVIOUR: dict[str, Callable[[int], tuple[int, Any]]] = {
+    "nan": lambda n: _answer(n, [n], [float("nan")] * n),
+    "unsummed": lambda n: _answer(n, [n, 2], [0.7, 0.7] * n),
+    "wide": lambda n: _answer(n, [n, 3], [0.2, 0.3, 0.5] * n),
+    "failing": lambda n: (503, {"error": "model crashed"}),
+    "slow": lambda n: time.sleep(1.0) or _answer(n, [n], [0.5] * n),  # type: ignore[func-returns-value]
+}
+
+
+@pytest.fixture(scope="module")
+def misbehaving(adult_files: dict[str, Path]) -> Iterator[str]:
+    """A KServe v2 server on 127.0.0.1 whose models answer wrongly, each in its own way (see MISBEHAVIOUR)."""
+    pipeline = joblib.load(adult_files["model"])
+    server = ModelServer(pipeline, list(pipeline.feature_names_in_), name="adult")
+
+    def fault(path: str, body: Any) -> tuple[int, Any] | None:
+        name = path.split("/")[3] if path.startswith("/v2/models/") else ""
+        if name not in MISBEHAVIOUR:
+            return None
+        if body is None:
+            return 200, {**server.metadata(), "name": name}
+        return MISBEHAVIOUR[name](body["inputs"][0]["shape"][0])
+
+    server.fault = fault
+    with server:
+        yield server.url
 
 
 GAUNTLET: dict[str, tuple[Prepare, str]] = {
@@ -122,6 +167,24 @@ GAUNTLET: dict[str, tuple[Prepare, str]] = {
     "model file that is not a model": (_model(b"this is not a model"), "cannot load model"),
     "pickle of a non-classifier": (_model(pickle.dumps({"weights": [1, 2, 3]})), "not a classifier"),
     "model hash mismatch": (_edit(lambda s: s["model"].update(sha256="0" * 64)), "the spec pins"),
+    "onnx file that is not onnx": (_model(b"not a protobuf", ".onnx"), "onnxruntime cannot load it"),
+    "score column for a local pickle": (
+        _edit(lambda s: s["model"].update(score_column="p")),
+        "'score_column' names an output column",
+    ),
+    "kserve endpoint without a model name": (_served(""), "a kserve_v2 endpoint needs 'model_name'"),
+    "unreachable endpoint": (
+        _edit(lambda s: s.update(model={"endpoint": {"url": "http://127.0.0.1:9", "retries": 0}})),
+        "failed after 1 tries: unreachable",
+    ),
+    "endpoint answering NaN": (_served("nan"), "answered scores outside [0, 1] or NaN"),
+    "endpoint probabilities not summing to 1": (_served("unsummed"), "do not sum to 1"),
+    "endpoint answer of the wrong shape": (_served("wide"), "answered shape (64, 3)"),
+    "endpoint failing with 5xx": (
+        _served("failing", retries=1, backoff_seconds=0),
+        "after 2 tries: HTTP 503",
+    ),
+    "endpoint timing out": (_served("slow", timeout_seconds=0.2), "no answer within 0.2 s"),
     "score column outside [0, 1]": (
         _edit(lambda s: s.update(model={"predictions": {"score_column": "age"}}, training=None)),
         "model.predictions.score_column",
@@ -138,13 +201,18 @@ def ledger_with_history(home: Path, tmp_path: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", sorted(GAUNTLET))
 def test_malformed_input_is_a_recorded_error(
-    case: str, ledger_with_history: list[dict[str, Any]], adult_files: dict[str, Path], tmp_path: Path, capsys
+    case: str,
+    ledger_with_history: list[dict[str, Any]],
+    adult_files: dict[str, Path],
+    misbehaving: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     prepare, fragment = GAUNTLET[case]
     spec = spec_dict(adult_files)
     text = prepare(spec, tmp_path)
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec) if text is None else text)
+    path.write_text((yaml.safe_dump(spec) if text is None else text).replace(SERVED, misbehaving))
 
     assert main(["run", str(path), "--submitted-by", "dana"]) == ERROR
     message = capsys.readouterr().err
@@ -159,5 +227,5 @@ def test_malformed_input_is_a_recorded_error(
     assert main(["audit", "verify"]) == OK
 
 
-def test_the_gauntlet_is_at_least_25_inputs() -> None:
-    assert len(GAUNTLET) >= 25
+def test_the_gauntlet_is_at_least_35_inputs() -> None:
+    assert len(GAUNTLET) >= 35

@@ -186,6 +186,7 @@ def test_a_served_model_is_certified_over_http_and_its_credentials_never_recorde
     for query in ("evaluation.performance", "evaluation.latency", "robustness.evasion", "robustness.stress"):
         assert results[query]["status"] in ("pass", "warn", "fail"), results[query]
     assert served.requests > 10  # every stage asked the server
+    assert results["evaluation.latency"]["measured"]["call_path"] == "http"
     recorded = [p for p in home.rglob("*") if p.is_file()] + list(home.parent.glob("mlflow.db*"))
     assert recorded and [str(p) for p in recorded if TOKEN.encode() in p.read_bytes()] == []
 
