@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from certification.errors import InputError
 from certification.hashing import file_sha256
 from certification.jsonutil import canonical_json, utcnow
 from certification.ledger import Ledger, certificates
-from certification.models import load_registered
+from certification.models import load_endpoint, load_registered
+from certification.run.inputs import read_dataset
+from certification.spec import Spec
 
 KEY_ENV = "CERTIFICATION_SIGNING_KEY"
 ALGORITHM = "Ed25519"
@@ -99,6 +102,20 @@ def current_model_sha256(reference: str) -> str | None:
     return file_sha256(Path(reference)) if Path(reference).is_file() else None
 
 
+def _current_model(ledger: Ledger, document: dict[str, Any], reference: str) -> str | None:
+    """As `current_model_sha256`; a served model is asked for its identity again, as its run's spec describes it
+    (the endpoint, and the evaluation rows whose answers are the probe)."""
+    if not reference.startswith("endpoint:"):
+        return current_model_sha256(reference)
+    run = ledger.run(str(document.get("run_id")))
+    if run is None:
+        return None
+    spec = Spec.model_validate(run["spec_json"])
+    assert spec.model.endpoint is not None
+    probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
+    return load_endpoint(spec.model.endpoint, spec.model.features, spec.model.score_column, probe).sha256
+
+
 def verify(
     document: dict[str, Any],
     signature: dict[str, Any],
@@ -158,7 +175,13 @@ def verify_certificate(
         document, signature = (json.loads(p.read_text(encoding="utf-8")) for p in (path, signature_path))
     except (OSError, ValueError) as exc:
         raise InputError(str(path), f"cannot read the certificate or its signature: {exc}") from exc
-    problems = verify(document, signature, trusted_key(home, public_key), utcnow())
+    problems = verify(
+        document,
+        signature,
+        trusted_key(home, public_key),
+        utcnow(),
+        partial(_current_model, ledger, document),
+    )
     recorded = certificates.certificate(ledger, str(document.get("certificate_id")))
     if recorded is None:
         problems.append("the ledger holds no such certificate")

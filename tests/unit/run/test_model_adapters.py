@@ -23,14 +23,14 @@ import pytest
 import requests
 
 from certification import Pipeline
-from certification.cli import ERROR, main
+from certification.cli import ERROR, NOT_CERTIFIED, OK, main
 from certification.demo import SKOPS_TRUSTED, adult_model
 from certification.demo.serving import ModelServer
 from certification.errors import InputError
 from certification.hashing import file_sha256
 from certification.models import load_endpoint, load_file
 from certification.spec import Endpoint
-from tests.helpers import cli_verdict
+from tests.helpers import certify, cli_verdict
 
 TOKEN = "s3cr3t-scoring-token-7f1e"  # noqa: S105 - the test proves it is never recorded
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
@@ -189,6 +189,22 @@ def test_a_served_model_is_certified_over_http_and_its_credentials_never_recorde
     assert results["evaluation.latency"]["measured"]["call_path"] == "http"
     recorded = [p for p in home.rglob("*") if p.is_file()] + list(home.parent.glob("mlflow.db*"))
     assert recorded and [str(p) for p in recorded if TOKEN.encode() in p.read_bytes()] == []
+
+
+def test_a_served_models_certificate_verifies_only_while_the_same_model_answers(
+    home: Path, served: ModelServer, credentials: str, write_spec, adult_files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    spec = write_spec(lambda s: s.update(model={"endpoint": _endpoint(served, connection=credentials)}))
+    pipeline = Pipeline()
+    run_id = certify(pipeline, spec)
+    certificate = pipeline.status(run_id)["documents"]["certificate.json"]
+    assert main(["certificate", "verify", certificate]) == OK
+    train = pd.read_csv(adult_files["train"])
+    served.model = adult_model(train.sample(frac=0.5, random_state=2), served.features)
+    capsys.readouterr()
+    assert main(["certificate", "verify", certificate]) == NOT_CERTIFIED
+    assert f"the model endpoint:{served.url}/v2/models/adult changed" in capsys.readouterr().out
 
 
 def test_without_its_credentials_the_endpoint_refuses_and_the_run_is_an_error(

@@ -218,3 +218,26 @@ def test_the_hmda_example_spec_reaches_a_verdict_on_real_data(
     assert (
         parity["status"] == "fail" and "afam: yes is disadvantaged on demographic parity" in parity["message"]
     )
+
+
+def test_a_version_of_an_unknown_flavour_is_an_error_run_naming_it(
+    home: Path, write_spec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version whose MLmodel offers only a flavour this installation has no loader for (here `h2o`, without
+    python_function) is refused with its flavours named, never guessed at."""
+    import mlflow
+    from mlflow.models import Model
+
+    folder = tmp_path / "h2o-model"
+    folder.mkdir()
+    Model(flavors={"h2o": {"h2o_version": "3.46", "data": "model.h2o"}}).save(str(folder / "MLmodel"))
+    (folder / "model.h2o").write_bytes(b"a model only H2O can read")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(folder), "model")
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", "h2o-only")
+    spec = write_spec(lambda s: s.update(model={"uri": "models:/h2o-only/1"}))
+    assert main(["run", str(spec), "--submitted-by", "dana"]) == ERROR
+    assert (
+        "models:/h2o-only/1: model.uri: flavours ['h2o']: neither a native loader nor python_function"
+        in capsys.readouterr().err
+    )
