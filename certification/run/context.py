@@ -99,7 +99,7 @@ class RunContext:
             raise NotApplicable(f"the spec gives no training recipe, so {purpose} cannot refit the model")
         estimator = self.require_model(purpose)
         if not self.model.refittable:
-            raise NotApplicable(f"a {self.model.flavour} model cannot be refit, which {purpose} needs")
+            raise NotApplicable(f"this {self.model.flavour} model cannot be refit, which {purpose} needs")
         return estimator
 
     def require_train(self, purpose: str) -> pd.DataFrame:
