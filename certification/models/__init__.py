@@ -4,7 +4,7 @@ skops, ONNX), a served model (MLflow scoring or KServe v2 over HTTP), or the pre
 Each adapter that is not a scikit-learn-style estimator is a `ScoringModel`: one positive-class probability per
 row, its answers checked the same way whatever produced them."""
 
-from certification.models._endpoint import EndpointClassifier
+from certification.models._endpoint import EndpointClassifier, use_connection_lookup
 from certification.models._loaded import LoadedModel, load_endpoint, load_file, load_model, load_registered
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
@@ -21,4 +21,5 @@ __all__ = [
     "load_model",
     "load_registered",
     "positive_scores",
+    "use_connection_lookup",
 ]

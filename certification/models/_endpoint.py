@@ -14,6 +14,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -196,11 +197,23 @@ def _kserve_request(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+# where Connections live besides the environment: Airflow's glue adds its own lookup (the metadata database and
+# secrets backends, which only a task can reach); each returns a Connection as a URI or JSON, or None
+LOOKUPS: list[Callable[[str], str | None]] = []
+
+
+def use_connection_lookup(lookup: Callable[[str], str | None]) -> None:
+    if lookup not in LOOKUPS:
+        LOOKUPS.append(lookup)
+
+
 def _auth_headers(connection: str | None, source: str) -> dict[str, str]:
     """Authorization from the Connection: its password alone is a bearer token; login and password, basic auth."""
     if connection is None:
         return {}
     found = settings().connections.get(connection.lower())
+    for lookup in LOOKUPS:
+        found = found or lookup(connection)
     if found is None:
         raise InputError(
             source,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import joblib
 import pytest
 import yaml
 
@@ -19,6 +20,7 @@ from certification import Pipeline, tracking
 from certification.cli import NOT_CERTIFIED, OK, main
 from certification.config import settings
 from certification.demo.inputs import prepare_hmda
+from certification.demo.serving import ModelServer
 from tests.helpers import REPO, demo_spec
 
 
@@ -147,3 +149,41 @@ def test_dag_certifies_a_model_logged_with_its_own_flavour(
     assert any("fairness.demographic_parity" in r for r in status["final"]["reasons_json"])
     mlflow_run = tracking.client(settings()).get_run(status["run"]["mlflow_run_id"])
     assert mlflow_run.data.tags["certification.model_flavour"] == "xgboost"
+
+
+def test_dag_certifies_a_served_model_whose_credentials_are_an_airflow_connection(
+    airflow_home: dict[str, str],
+    home: Path,
+    postgres_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    adult_files: dict[str, Path],
+    write_spec: Callable[..., Path],
+) -> None:
+    """A model behind a KServe v2 endpoint that wants a bearer token kept in Airflow's metadata database (not in
+    the environment): every task reaches it through the Connection, and the run is certified over HTTP."""
+    monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_database)
+    token = "db-kept-token-5d2c"  # noqa: S105
+    subprocess.run(
+        ["airflow", "connections", "add", "scoring_api", "--conn-uri", f"http://:{token}@scoring"],
+        env={**os.environ, **airflow_home},
+        check=True,
+        capture_output=True,
+    )
+    pipeline = joblib.load(adult_files["model"])
+    with ModelServer(pipeline, list(pipeline.feature_names_in_), name="adult", token=token) as server:
+        endpoint = {
+            "url": server.url,
+            "protocol": "kserve_v2",
+            "model_name": "adult",
+            "connection": "scoring_api",
+        }
+        spec = write_spec(lambda s: s.update(model={"endpoint": endpoint}))
+
+        def approve(run_id: str) -> None:
+            assert _signoff("approve", run_id, "risk", "alice") == OK
+            assert _signoff("approve", run_id, "compliance", "bob") == OK
+
+        status = run_dag(airflow_home, spec, approve)
+    assert status["status"] == "certified", status["final"]
+    assert status["run"]["model_reference"] == f"endpoint:{server.url}/v2/models/adult"
+    assert server.requests > 10

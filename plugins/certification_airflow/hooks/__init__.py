@@ -1,4 +1,4 @@
-"""Hooks: the ledger connection."""
+"""Hooks: the ledger connection, and served models' credentials from Airflow Connections."""
 
 from certification_airflow.hooks.ledger import LedgerHook, ledger_url, pipeline
 

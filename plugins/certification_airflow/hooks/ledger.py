@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from airflow.sdk import BaseHook
 from sqlalchemy.engine import URL
 
+from certification_airflow.hooks.endpoint import airflow_connection
+
 if TYPE_CHECKING:
     from certification.run.pipeline import Pipeline
 
@@ -45,8 +47,10 @@ class LedgerHook(BaseHook):
         return str(conn.get_uri())
 
     def get_pipeline(self) -> Pipeline:
+        from certification.models import use_connection_lookup
         from certification.run.pipeline import Pipeline
 
+        use_connection_lookup(airflow_connection)  # a task's served model may name a Connection of Airflow's
         return Pipeline(self.get_uri())
 
 
