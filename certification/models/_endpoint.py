@@ -92,9 +92,7 @@ class EndpointClassifier(ScoringModel):
 
     def answer(self, frame: pd.DataFrame) -> Any:
         if self.endpoint.protocol == "kserve_v2":
-            return self._kserve_answer(
-                self._call("POST", f"{self.model_path}/infer", _kserve_request(frame)), len(frame)
-            )
+            return self._kserve_answer(self._call("POST", f"{self.model_path}/infer", _kserve_request(frame)))
         # pandas writes NaN as null, as the MLflow server reads it back; the table is encoded once, as it is sent
         body = '{"dataframe_split": ' + frame.to_json(orient="split", index=False) + "}"
         found = self._call("POST", "/invocations", body)
@@ -105,7 +103,7 @@ class EndpointClassifier(ScoringModel):
             return pd.DataFrame(predictions)
         return predictions
 
-    def _kserve_answer(self, found: Any, rows: int) -> Any:
+    def _kserve_answer(self, found: Any) -> Any:
         outputs = found.get("outputs") if isinstance(found, dict) else None
         if not outputs:
             raise InputError(self.source, "answered without 'outputs'", field="model.endpoint")
