@@ -26,8 +26,7 @@ from certification.errors import InputError
 from certification.hashing import file_sha256
 from certification.jsonutil import canonical_json, utcnow
 from certification.ledger import Ledger, certificates
-from certification.models import load_endpoint, load_registered
-from certification.run.inputs import read_dataset
+from certification.models import load_registered, served_identity
 from certification.spec import Spec
 
 KEY_ENV = "CERTIFICATION_SIGNING_KEY"
@@ -110,10 +109,7 @@ def _current_model(ledger: Ledger, document: dict[str, Any], reference: str) -> 
     run = ledger.run(str(document.get("run_id")))
     if run is None:
         return None
-    spec = Spec.model_validate(run["spec_json"])
-    assert spec.model.endpoint is not None
-    probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
-    return load_endpoint(spec.model.endpoint, spec.model.features, spec.model.score_column, probe).sha256
+    return served_identity(Spec.model_validate(run["spec_json"]))
 
 
 def verify(

@@ -5,7 +5,14 @@ Each adapter that is not a scikit-learn-style estimator is a `ScoringModel`: one
 row, its answers checked the same way whatever produced them."""
 
 from certification.models._endpoint import EndpointClassifier, use_connection_lookup
-from certification.models._loaded import LoadedModel, load_endpoint, load_file, load_model, load_registered
+from certification.models._loaded import (
+    LoadedModel,
+    load_endpoint,
+    load_file,
+    load_model,
+    load_registered,
+    served_identity,
+)
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
 from certification.models._scoring import ScoringModel, positive_scores
@@ -21,5 +28,6 @@ __all__ = [
     "load_model",
     "load_registered",
     "positive_scores",
+    "served_identity",
     "use_connection_lookup",
 ]

@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 from certification.config import settings
 from certification.errors import InputError
 from certification.jsonutil import canonical_json
-from certification.models._scoring import ScoringModel, batched
+from certification.models._scoring import ScoringModel
 from certification.spec import Endpoint
 
 PROBE_ROWS = 64
@@ -37,7 +36,7 @@ class EndpointClassifier(ScoringModel):
         import requests
 
         self.endpoint, self.score_column = endpoint, score_column
-        self.batch_size = endpoint.batch_size
+        self.batch_size, self.concurrency = endpoint.batch_size, endpoint.concurrency
         self.base = endpoint.url.rstrip("/")
         if endpoint.protocol == "kserve_v2":
             path = f"/v2/models/{endpoint.model_name}"
@@ -80,17 +79,9 @@ class EndpointClassifier(ScoringModel):
             canonical_json({"metadata": self.metadata, "probe": [format(a, ".9f") for a in answers]}).encode()
         ).hexdigest()
 
-    # -- scoring ----------------------------------------------------------------------------------------------
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
-        batches = batched(frame[list(self.feature_names_in_)], self.endpoint.batch_size)
-        if len(batches) <= 1:
-            answers = [self.answer(b) for b in batches]
-        else:
-            with ThreadPoolExecutor(max_workers=self.endpoint.concurrency) as pool:
-                answers = list(pool.map(self.answer, batches))
-        return self.checked(answers, [len(b) for b in batches])
-
+    # -- scoring (batched and concurrent in ScoringModel.score) --------------------------------------------
     def answer(self, frame: pd.DataFrame) -> Any:
+        frame = frame[list(self.feature_names_in_)]
         if self.endpoint.protocol == "kserve_v2":
             return self._kserve_answer(self._call("POST", f"{self.model_path}/infer", _kserve_request(frame)))
         # pandas writes NaN as null, as the MLflow server reads it back; the table is encoded once, as it is sent

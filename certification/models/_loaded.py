@@ -16,6 +16,7 @@ from certification.hashing import file_sha256, tree_sha256
 from certification.models._endpoint import EndpointClassifier
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
+from certification.run.inputs import read_dataset
 from certification.spec import Endpoint, Spec
 
 
@@ -87,6 +88,14 @@ def load_endpoint(
     """A served model, identified by what its server reports and its answers to the probe batch."""
     model = EndpointClassifier(endpoint, features, score_column)
     return LoadedModel(model, f"endpoint:{model.source}", model.identity(probe), flavour="endpoint")
+
+
+def served_identity(spec: Spec) -> str:
+    """A served model's identity now, asked as the run's spec describes it: its endpoint, and the evaluation rows
+    whose first answers are the probe. The gate and certificate verification compare it with the recorded one."""
+    assert spec.model.endpoint is not None
+    probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
+    return load_endpoint(spec.model.endpoint, spec.model.features, spec.model.score_column, probe).sha256
 
 
 def load_registered(uri: str, score_column: str | None = None) -> LoadedModel:

@@ -5,6 +5,7 @@ probabilities that do not sum to 1 are an InputError naming the model, so the ch
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,19 @@ class ScoringModel:
         None  # the column of a tabular answer that holds the positive-class probability
     )
     batch_size: int | None = None  # rows per call; None: the whole frame at once
+    concurrency = 1  # calls in flight at once (a served model's requests)
 
     def answer(self, frame: pd.DataFrame) -> Any:
         raise NotImplementedError
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         batches = batched(frame, self.batch_size)
-        return self.checked([self.answer(b) for b in batches], [len(b) for b in batches])
+        if self.concurrency > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                answers = list(pool.map(self.answer, batches))
+        else:
+            answers = [self.answer(b) for b in batches]
+        return self.checked(answers, [len(b) for b in batches])
 
     def checked(self, answers: list[Any], rows: list[int]) -> np.ndarray:
         scores = [

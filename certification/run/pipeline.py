@@ -18,9 +18,9 @@ from certification.errors import CertificationError, NotAuthorised, SignoffRefus
 from certification.governance import findings, responsibilities, signing
 from certification.jsonutil import iso, utcnow
 from certification.ledger import Duplicate, certificates
-from certification.models import load_endpoint
+from certification.models import served_identity
 from certification.run.context import RunContext
-from certification.run.inputs import data_digest, read_dataset
+from certification.run.inputs import data_digest
 from certification.run.records import Runs, result_row
 from certification.spec import Spec, load_spec, requirements
 
@@ -215,12 +215,10 @@ class Pipeline(Runs):
     def _still_the_same_model(run: dict[str, Any], spec: Spec) -> list[str]:
         """A served model can change behind its URL while the run works; ask its identity again before judging.
         (Files and registry versions are re-hashed whenever a stage re-opens the run's inputs.)"""
-        endpoint = spec.model.endpoint
-        if endpoint is None:
+        if spec.model.endpoint is None:
             return []
         try:
-            probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
-            now = load_endpoint(endpoint, spec.model.features, spec.model.score_column, probe).sha256
+            now = served_identity(spec)
         except CertificationError as exc:
             return [f"model: its identity could not be checked again at the end of the run: {exc}"]
         if now != run["model_sha256"]:
