@@ -65,7 +65,7 @@ class Endpoint(_Strict):
     connection: str | None = Field(
         None,
         description="Airflow Connection id holding the credentials (password: bearer token; login and password: "
-        "basic auth), read from AIRFLOW_CONN_<ID>; never recorded",
+        "basic auth): AIRFLOW_CONN_<ID>, or any Airflow Connection inside a task; never recorded",
     )
 
     @model_validator(mode="after")

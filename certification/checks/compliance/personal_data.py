@@ -47,7 +47,7 @@ def scan(frame: pd.DataFrame, min_share: float, sample: int = 20_000) -> list[di
     for column in frame.columns:
         # a fraction is a measurement, never an identifier: its printed digits ("0.920398009950") are not a phone
         measured = pd.api.types.is_float_dtype(rows[column]) and (rows[column].dropna() % 1 != 0).any()
-        values = rows[column].dropna().astype(str).str.strip() if not measured else rows[column].iloc[:0]
+        values = pd.Series(dtype=str) if measured else rows[column].dropna().astype(str).str.strip()
         values = values[values != ""]
         hits = {kind: float(_matches(kind, values).mean()) for kind in PATTERNS} if len(values) else {}
         kind, share = max(hits.items(), key=lambda kv: kv[1], default=(None, 0.0))
