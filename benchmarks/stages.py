@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
-from certification.checks import REGISTRY, STAGES  # noqa: E402
+from certification.checks import STAGES  # noqa: E402
+from certification.checks.registry import checks_for  # noqa: E402
 from certification.demo import PROTECTED, adult_model  # noqa: E402
 from certification.demo.datasets import load_adult  # noqa: E402
 from certification.hashing import file_sha256  # noqa: E402
@@ -66,11 +67,9 @@ def worker(spec_path: Path, stage: str) -> dict[str, Any]:
     ctx = RunContext.open(load_spec(spec_path), spec_path.parent / "artifacts")
     _ = ctx.score_eval, ctx.pred_eval  # scoring is shared by every stage; time it with loading
     loaded = time.perf_counter() - started
-    ctx.cache[f"{stage}_started"] = (
-        time.monotonic()
-    )  # as the pipeline does: the stage's time budget starts here
+    ctx.begin_stage(stage)  # as the pipeline does: the stage's time budget starts here
     checks = {}
-    for item in REGISTRY[stage]:
+    for item in checks_for(stage, ctx.task):
         begin = time.perf_counter()
         result = item.run(ctx)
         checks[item.check_id] = {

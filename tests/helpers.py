@@ -45,6 +45,22 @@ def spec_dict(files: dict[str, Path]) -> dict[str, Any]:
     return quick(spec)
 
 
+def digest_before_later_fields(spec: Any) -> str:
+    """The digest a spec had before the optional fields of LATER_DEFAULTS existed: its dump without them."""
+    import hashlib
+
+    from certification.jsonutil import canonical_json
+    from certification.spec._policy import LATER_DEFAULTS
+
+    before = spec.model_dump(mode="json", exclude_none=True)
+    for *parents, name, _ in LATER_DEFAULTS:
+        section = before
+        for parent in parents:
+            section = section[parent]
+        del section[name]
+    return hashlib.sha256(canonical_json(before).encode()).hexdigest()
+
+
 def cli_verdict(out: str, code: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """`certify --json run`'s status and results by check id, asserting the run reached a verdict with no check in
     error."""

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from certification.errors import NotApplicable
+from certification.spec import TASKS
 
 if TYPE_CHECKING:
     from certification.run.context import RunContext
@@ -89,6 +90,7 @@ class Check:
     stage: str
     requirements: tuple[str, ...]
     body: Callable[[RunContext], Outcome]
+    tasks: tuple[str, ...] = TASKS  # the kinds of model (spec.task) it judges
 
     def run(self, ctx: RunContext) -> CheckResult:
         rationale = getattr(ctx.spec.checks, self.stage).rationale
@@ -115,10 +117,12 @@ class Check:
         )
 
 
-def check(check_id: str, stage: str, requirements: tuple[str, ...]) -> Callable[[Callable], Check]:
+def check(
+    check_id: str, stage: str, requirements: tuple[str, ...], tasks: tuple[str, ...] = TASKS
+) -> Callable[[Callable], Check]:
     """Make a check body a Check of its stage; each stage's checks module lists its checks in order (CHECKS)."""
 
     def make(body: Callable[[RunContext], Outcome]) -> Check:
-        return Check(check_id, stage, requirements, body)
+        return Check(check_id, stage, requirements, body, tasks)
 
     return make

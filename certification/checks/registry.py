@@ -8,6 +8,7 @@ from certification.checks.data_validation.checks import CHECKS as DATA_VALIDATIO
 from certification.checks.evaluation.checks import CHECKS as EVALUATION
 from certification.checks.fairness.checks import CHECKS as FAIRNESS
 from certification.checks.robustness.checks import CHECKS as ROBUSTNESS
+from certification.spec import TASKS
 
 REGISTRY: dict[str, tuple[Check, ...]] = {
     "data_validation": DATA_VALIDATION,
@@ -16,4 +17,14 @@ REGISTRY: dict[str, tuple[Check, ...]] = {
     "fairness": FAIRNESS,
     "compliance": COMPLIANCE,
 }
+
+
+def checks_for(stage: str, task: str) -> tuple[Check, ...]:
+    """The checks a stage runs for a kind of model (spec.task), in order."""
+    return tuple(c for c in REGISTRY[stage] if task in c.tasks)
+
+
 assert tuple(REGISTRY) == STAGES and all(c.stage == s for s, checks in REGISTRY.items() for c in checks)
+assert all(
+    len({c.check_id for c in checks_for(s, t)}) == len(checks_for(s, t)) for s in STAGES for t in TASKS
+)

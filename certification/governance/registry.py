@@ -9,7 +9,7 @@ from certification import tracking
 from certification.documents import document_sha256
 from certification.jsonutil import utcnow
 from certification.ledger import Ledger, certificates
-from certification.models import load_registered
+from certification.models import registered_sha256
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def certificate_problem(
         return f"certificate {certificate_id} expired at {row['expires_at']}"
     if standing not in certificates.STANDING:
         return f"certificate {certificate_id} is {standing}"
-    current = load_registered(f"models:/{name}/{version}").sha256
+    current = registered_sha256(f"models:/{name}/{version}")
     if current != document["model"]["sha256"]:
         return f"model files changed since certification (sha256 {current}, certified {document['model']['sha256']})"
     return None

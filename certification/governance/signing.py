@@ -26,7 +26,7 @@ from certification.errors import InputError
 from certification.hashing import file_sha256
 from certification.jsonutil import canonical_json, utcnow
 from certification.ledger import Ledger, certificates
-from certification.models import load_registered, served_identity
+from certification.models import registered_sha256, served_identity
 from certification.spec import Spec
 
 KEY_ENV = "CERTIFICATION_SIGNING_KEY"
@@ -94,7 +94,7 @@ def load_public_key(pem: str | bytes, source: str) -> Ed25519PublicKey:
 def current_model_sha256(reference: str) -> str | None:
     """The SHA-256 of the bytes a model reference names today: a registry version's files or a local file."""
     if reference.startswith("models:/"):
-        return load_registered(reference).sha256
+        return registered_sha256(reference)
     if reference.startswith("predictions:"):
         path = Path(reference.removeprefix("predictions:").rsplit("#", 1)[0])
         return file_sha256(path) if path.is_file() else None

@@ -11,11 +11,12 @@ from certification.models._loaded import (
     load_file,
     load_model,
     load_registered,
+    registered_sha256,
     served_identity,
 )
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
-from certification.models._scoring import ScoringModel, positive_scores
+from certification.models._scoring import ScoringModel, positive_scores, predicted_values
 
 __all__ = [
     "EndpointClassifier",
@@ -28,6 +29,8 @@ __all__ = [
     "load_model",
     "load_registered",
     "positive_scores",
+    "predicted_values",
+    "registered_sha256",
     "served_identity",
     "use_connection_lookup",
 ]

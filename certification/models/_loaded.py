@@ -16,6 +16,7 @@ from certification.hashing import file_sha256, tree_sha256
 from certification.models._endpoint import EndpointClassifier
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
+from certification.models._scoring import ScoringModel
 from certification.run.inputs import read_dataset
 from certification.spec import Endpoint, Spec
 
@@ -49,14 +50,16 @@ def load_model(spec: Spec, evaluation_info: dict[str, Any], evaluation: pd.DataF
         reference = f"predictions:{evaluation_info['path']}#{column}"
         return LoadedModel(None, reference, evaluation_info["sha256"], flavour="predictions")
     if ref.endpoint is not None:
-        return load_endpoint(ref.endpoint, ref.features, ref.score_column, evaluation)
+        return load_endpoint(ref.endpoint, ref.features, ref.score_column, evaluation, spec.task)
     if ref.path is not None:
-        return load_file(Path(ref.path), ref.sha256, ref.features)
+        return load_file(Path(ref.path), ref.sha256, ref.features, spec.task)
     assert ref.uri is not None
-    return load_registered(ref.uri, ref.score_column)
+    return load_registered(ref.uri, ref.score_column, spec.task)
 
 
-def load_file(path: Path, sha256: str | None, features: list[str] | None = None) -> LoadedModel:
+def load_file(
+    path: Path, sha256: str | None, features: list[str] | None = None, task: str = "binary"
+) -> LoadedModel:
     """A local file, refused unless its bytes are the ones the spec pins; its kind is its suffix."""
     if not path.is_file():
         raise InputError(str(path), "model file not found", field="model.path")
@@ -64,7 +67,7 @@ def load_file(path: Path, sha256: str | None, features: list[str] | None = None)
     if actual != sha256:
         raise InputError(str(path), f"sha256 is {actual}, the spec pins {sha256}", field="model.sha256")
     if path.suffix == ".onnx":
-        return LoadedModel(OnnxClassifier(path, features, None), str(path), actual, flavour="onnx")
+        return LoadedModel(OnnxClassifier(path, features, None, task), str(path), actual, flavour="onnx")
     flavour = "skops" if path.suffix == ".skops" else "joblib"
     try:
         if flavour == "skops":
@@ -78,38 +81,63 @@ def load_file(path: Path, sha256: str | None, features: list[str] | None = None)
             estimator = joblib.load(path)
     except Exception as exc:
         raise InputError(str(path), f"cannot load model: {exc}", field="model.path") from exc
-    require_classifier(estimator, str(path))
+    require_task(estimator, str(path), task)
     return LoadedModel(estimator, str(path), actual, flavour=flavour)
 
 
 def load_endpoint(
-    endpoint: Endpoint, features: list[str] | None, score_column: str | None, probe: pd.DataFrame
+    endpoint: Endpoint,
+    features: list[str] | None,
+    score_column: str | None,
+    probe: pd.DataFrame,
+    task: str = "binary",
 ) -> LoadedModel:
     """A served model, identified by what its server reports and its answers to the probe batch."""
     model = EndpointClassifier(endpoint, features, score_column)
+    model.task = task
     return LoadedModel(model, f"endpoint:{model.source}", model.identity(probe), flavour="endpoint")
 
 
 def served_identity(spec: Spec) -> str:
     """A served model's identity now, asked as the run's spec describes it: its endpoint, and the evaluation rows
     whose first answers are the probe. The gate and certificate verification compare it with the recorded one."""
-    assert spec.model.endpoint is not None
+    model, endpoint = spec.model, spec.model.endpoint
+    assert endpoint is not None
     probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
-    return load_endpoint(spec.model.endpoint, spec.model.features, spec.model.score_column, probe).sha256
+    return load_endpoint(endpoint, model.features, model.score_column, probe, spec.task).sha256
 
 
-def load_registered(uri: str, score_column: str | None = None) -> LoadedModel:
+def load_registered(uri: str, score_column: str | None = None, task: str = "binary") -> LoadedModel:
     """A version of the MLflow registry (an alias resolved to its concrete version) of any flavour, hashed file by
     file; a python_function model is held to the contract of `PyfuncClassifier`."""
     model, name, version, local, flavour = tracking.load_version(uri)
     if flavour == "python_function":
         model = PyfuncClassifier(model, uri, score_column)
-    require_classifier(model, f"{uri} ({flavour} flavour)")
+        model.task = task
+    require_task(model, f"{uri} ({flavour} flavour)", task)
     reference = f"models:/{name}/{version}"
     return LoadedModel(model, reference, tree_sha256(local), registry=(name, version), flavour=flavour)
 
 
-def require_classifier(estimator: Any, source: str) -> None:
+def registered_sha256(uri: str) -> str:
+    """The SHA-256 of a registry version's files, whatever kind of model it is: what certificate verification and
+    registry change control compare with the certified bytes."""
+    *_, local, _ = tracking.load_version(uri)
+    return tree_sha256(local)
+
+
+def require_task(estimator: Any, source: str, task: str) -> None:
+    """A binary task needs a classifier with predict_proba; a regression task a regressor's predict."""
+    if task == "regression":
+        if not isinstance(estimator, ScoringModel) and hasattr(estimator, "predict_proba"):
+            raise InputError(
+                source,
+                f"{type(estimator).__name__} is a classifier but the spec's task is regression",
+                field="task",
+            )
+        if not hasattr(estimator, "predict"):
+            raise InputError(source, f"{type(estimator).__name__} has no predict", field="model")
+        return
     if not (hasattr(estimator, "predict") and hasattr(estimator, "predict_proba")):
         raise InputError(
             source, f"{type(estimator).__name__} is not a classifier with predict_proba", field="model"

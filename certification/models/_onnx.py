@@ -27,10 +27,12 @@ _NUMPY = {
 class OnnxClassifier(ScoringModel):
     batch_size = 1_000_000  # bounds the runtime's buffers on a very large evaluation set
 
-    def __init__(self, path: Path, features: list[str] | None, score_column: str | None) -> None:
+    def __init__(
+        self, path: Path, features: list[str] | None, score_column: str | None, task: str = "binary"
+    ) -> None:
         import onnxruntime
 
-        self.source, self.score_column = str(path), score_column
+        self.source, self.score_column, self.task = str(path), score_column, task
         try:
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3  # the runtime's own warnings go to stderr, not into evidence
@@ -81,18 +83,21 @@ class OnnxClassifier(ScoringModel):
                 )
             return self.score_column
         maps = [o.name for o in outputs.values() if o.type.startswith("seq(map(")]
+        widths = (1, None) if self.task == "regression" else (2, None)  # a regressor answers one column
         tensors = [
             o.name
             for o in outputs.values()
-            if o.type in ("tensor(float)", "tensor(double)") and _width(o.shape) in (2, None)
+            if o.type in ("tensor(float)", "tensor(double)") and _width(o.shape) in widths
         ]
+        if self.task == "regression":
+            maps = []
         found = maps or tensors
         if len(found) != 1:
             described = [f"{o.name}: {o.type}" for o in outputs.values()]
+            what = "predictions" if self.task == "regression" else "class probabilities"
             raise InputError(
                 self.source,
-                f"cannot tell which output holds the class probabilities among {described}; name it in "
-                "model.score_column",
+                f"cannot tell which output holds the {what} among {described}; name it in model.score_column",
                 field="model.score_column",
             )
         return found[0]

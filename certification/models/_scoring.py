@@ -1,7 +1,8 @@
-"""What every adapter shares: a binary classifier seen through its positive-class probability, with the face of a
-scikit-learn classifier (classes_, predict_proba, predict) so each stage asks it the way it asks any estimator.
-Answers are checked here once for every kind of model: a wrong shape, NaN or a value outside [0, 1], per-class
-probabilities that do not sum to 1 are an InputError naming the model, so the check that asked fails closed."""
+"""What every adapter shares: a binary classifier seen through its positive-class probability (a regressor through
+its predicted value), with the face of a scikit-learn estimator (classes_, predict_proba, predict) so each stage asks
+it the way it asks any estimator. Answers are checked here once for every kind of model: a wrong shape, NaN or a
+value outside [0, 1], per-class probabilities that do not sum to 1 are an InputError naming the model, so the check
+that asked fails closed."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ScoringModel:
     )
     batch_size: int | None = None  # rows per call; None: the whole frame at once
     concurrency = 1  # calls in flight at once (a served model's requests)
+    task = "binary"  # regression: the answer is the predicted value itself, and score() returns it
 
     def answer(self, frame: pd.DataFrame) -> Any:
         raise NotImplementedError
@@ -41,9 +43,8 @@ class ScoringModel:
         return self.checked(answers, [len(b) for b in batches])
 
     def checked(self, answers: list[Any], rows: list[int]) -> np.ndarray:
-        scores = [
-            positive_scores(a, n, self.source, self.score_column) for a, n in zip(answers, rows, strict=True)
-        ]
+        read = predicted_values if self.task == "regression" else positive_scores
+        scores = [read(a, n, self.source, self.score_column) for a, n in zip(answers, rows, strict=True)]
         return np.concatenate(scores) if scores else np.empty(0)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -51,6 +52,8 @@ class ScoringModel:
         return np.column_stack([1 - score, score])
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.task == "regression":
+            return self.score(frame)
         return np.asarray(self.classes_)[(self.score(frame) >= 0.5).astype(int)]
 
 
@@ -61,23 +64,44 @@ def batched(frame: pd.DataFrame, size: int | None) -> list[pd.DataFrame]:
     return [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
 
 
-def positive_scores(answer: Any, rows: int, source: str, score_column: str | None = None) -> np.ndarray:
-    """One positive-class probability per row from a model's answer: a 1-D answer or a one-column table; per-class
-    probabilities (two columns, summing to 1; the second is the positive class); or the column `score_column` of a
-    wider table."""
+def _numbers(answer: Any, source: str, score_column: str | None) -> np.ndarray:
+    """A model's answer as a float array: a wider table gives its column `score_column`."""
     if isinstance(answer, pd.DataFrame) and answer.shape[1] > 1:
         if score_column not in answer.columns:
             raise InputError(
                 source,
-                f"answered columns {list(answer.columns)}; model.score_column must name the positive-class "
-                "probability",
+                f"answered columns {list(answer.columns)}; model.score_column must name the one to read",
                 field="model.score_column",
             )
         answer = answer[score_column]
     try:
-        score = np.asarray(answer, dtype=float)
+        found = np.asarray(answer, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(source, f"answered non-numeric scores: {exc}", field="model") from exc
+    return found[:, 0] if found.ndim == 2 and found.shape[1] == 1 else found
+
+
+def _one_per_row(values: np.ndarray, rows: int, source: str, expected: str) -> np.ndarray:
+    if values.shape != (rows,):
+        raise InputError(source, f"answered shape {values.shape} for {rows} rows: {expected}", field="model")
+    return values
+
+
+def predicted_values(answer: Any, rows: int, source: str, score_column: str | None = None) -> np.ndarray:
+    """One finite prediction per row from a regressor's answer (1-D, one column, or `score_column`)."""
+    values = _one_per_row(
+        _numbers(answer, source, score_column), rows, source, "one predicted value per row was expected"
+    )
+    if not np.isfinite(values).all():
+        raise InputError(source, "answered NaN or infinite predictions", field="model")
+    return values
+
+
+def positive_scores(answer: Any, rows: int, source: str, score_column: str | None = None) -> np.ndarray:
+    """One positive-class probability per row from a model's answer: a 1-D answer or a one-column table; per-class
+    probabilities (two columns, summing to 1; the second is the positive class); or the column `score_column` of a
+    wider table."""
+    score = _numbers(answer, source, score_column)
     if score.ndim == 2 and score.shape[1] == 2 and score.shape[0] == rows:
         worst = float(np.abs(score[:, 0] + score[:, 1] - 1.0).max()) if rows else 0.0
         if not worst <= SUM_TOLERANCE:  # NaN fails too
@@ -87,15 +111,12 @@ def positive_scores(answer: Any, rows: int, source: str, score_column: str | Non
                 field="model",
             )
         score = score[:, 1]
-    if score.ndim == 2 and score.shape[1] == 1:
-        score = score[:, 0]
-    if score.shape != (rows,):
-        raise InputError(
-            source,
-            f"answered shape {score.shape} for {rows} rows: one positive-class probability per row (or two class "
-            "probabilities) was expected",
-            field="model",
-        )
+    _one_per_row(
+        score,
+        rows,
+        source,
+        "one positive-class probability per row (or two class probabilities) was expected",
+    )
     if not ((score >= 0) & (score <= 1)).all():  # NaN compares false
         raise InputError(source, "answered scores outside [0, 1] or NaN", field="model")
     return score

@@ -11,9 +11,10 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from certification.errors import InputError, NotApplicable
-from certification.models import LoadedModel, ScoringModel, load_model
+from certification.models import LoadedModel, ScoringModel, load_model, predicted_values
 from certification.run.inputs import read_dataset
 from certification.spec import Spec
 
@@ -125,13 +126,7 @@ class RunContext:
                     f"infinite values in columns {infinite}",
                     field=f"datasets.{name}",
                 )
-        labels = self.evaluation[self.spec.label.column]
-        if not (labels == self.spec.label.positive).any() or (labels == self.spec.label.positive).all():
-            raise InputError(
-                self.datasets["evaluation"]["path"],
-                f"needs both classes; positive label is {self.spec.label.positive!r}",
-                field="label.positive",
-            )
+        self._validate_label()
         if predictions and predictions.score_column:
             score = pd.to_numeric(self.evaluation[predictions.score_column], errors="coerce")
             if not score.between(0.0, 1.0).all():
@@ -140,6 +135,30 @@ class RunContext:
                     f"column {predictions.score_column!r} must hold probabilities in [0, 1] with no gaps",
                     field="model.predictions.score_column",
                 )
+
+    def _validate_label(self) -> None:
+        path, label = self.datasets["evaluation"]["path"], self.spec.label
+        labels = self.evaluation[label.column]
+        if self.task == "binary":
+            if not (labels == label.positive).any() or (labels == label.positive).all():
+                raise InputError(
+                    path, f"needs both classes; positive label is {label.positive!r}", field="label.positive"
+                )
+            return
+        for name, frame in self.frames.items():
+            if not is_numeric_dtype(frame[label.column]) or is_bool_dtype(frame[label.column]):
+                raise InputError(
+                    self.datasets[name]["path"],
+                    f"label column {label.column!r} holds {frame[label.column].dtype} values: a regression "
+                    "target must be numeric",
+                    field="label.column",
+                )
+        if labels.nunique() < 2:
+            raise InputError(path, f"label column {label.column!r} has a single value", field="label.column")
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
 
     @cached_property
     def features(self) -> list[str]:
@@ -153,6 +172,9 @@ class RunContext:
         return [c for c in self.evaluation.columns if c != self.spec.label.column]
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray:
+        """0/1 for a binary task (1: the positive class); the target itself for a regression."""
+        if self.task == "regression":
+            return frame[self.spec.label.column].to_numpy(dtype=float)
         return (frame[self.spec.label.column] == self.spec.label.positive).to_numpy(dtype=int)
 
     def positive_index(self, estimator: Any) -> int:
@@ -167,20 +189,28 @@ class RunContext:
             field="label.positive",
         )
 
-    def scores(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
-        """Positive-class probability from the run's model, or from another one (a champion) given here."""
-        estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+    def _inputs(self, frame: pd.DataFrame, estimator: Any) -> pd.DataFrame:
         columns = getattr(estimator, "feature_names_in_", None)
-        inputs = frame[list(columns)] if columns is not None else frame[self.features]
-        return np.asarray(estimator.predict_proba(inputs))[:, self.positive_index(estimator)]
+        return frame[list(columns)] if columns is not None else frame[self.features]
+
+    def scores(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
+        """Positive-class probability (regression: the prediction) from the run's model, or from another one (a
+        champion) given here."""
+        estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        if self.task == "regression":
+            return self.predict(frame, estimator)
+        return np.asarray(estimator.predict_proba(self._inputs(frame, estimator)))[
+            :, self.positive_index(estimator)
+        ]
 
     def predict(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
         estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
+        if self.task == "regression":
+            source = "model" if estimator is self.model.estimator else "champion model"
+            return predicted_values(estimator.predict(self._inputs(frame, estimator)), len(frame), source)
         if isinstance(estimator, ScoringModel):  # it decides at 0.5 on its score: one call, not two
             return (self.scores(frame, estimator) >= 0.5).astype(int)
-        columns = getattr(estimator, "feature_names_in_", None)
-        inputs = frame[list(columns)] if columns is not None else frame[self.features]
-        raw = np.asarray(estimator.predict(inputs))
+        raw = np.asarray(estimator.predict(self._inputs(frame, estimator)))
         return (raw == np.asarray(estimator.classes_)[self.positive_index(estimator)]).astype(int)
 
     @cached_property
@@ -201,11 +231,14 @@ class RunContext:
     def pred_eval(self) -> np.ndarray:
         predictions = self.spec.model.predictions
         if predictions is None:
+            if self.task == "regression":
+                assert self.score_eval is not None
+                return self.score_eval
             if isinstance(self.model.estimator, ScoringModel) and self.score_eval is not None:
                 return (self.score_eval >= 0.5).astype(int)
             return self.predict(self.evaluation)
         if predictions.prediction_column is not None:
-            positive = predictions.predicted_positive or [self.spec.label.positive]
+            positive = predictions.predicted_positive or [self.spec.label.positive]  # type: ignore[list-item]
             return self.evaluation[predictions.prediction_column].isin(positive).to_numpy(dtype=int)
         assert self.score_eval is not None
         return (self.score_eval >= predictions.threshold).astype(int)

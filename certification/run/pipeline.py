@@ -12,7 +12,7 @@ from typing import Any
 
 from certification import documents, monitoring, tracking
 from certification.checks import STAGES, CheckResult, Status, blocks
-from certification.checks.registry import REGISTRY
+from certification.checks.registry import checks_for
 from certification.documents import bundle
 from certification.errors import CertificationError, NotAuthorised, SignoffRefused
 from certification.governance import findings, responsibilities, signing
@@ -141,16 +141,17 @@ class Pipeline(Runs):
         done = [r for r in self.results(run_id) if r.stage == stage]
         if done or self.decision(run_id, "final"):
             return done
+        checks = checks_for(stage, Spec.model_validate(self.run_row(run_id)["spec_json"]).task)
         try:
             ctx = ctx or self.open_context(run_id)
             ctx.begin_stage(stage)
-            results = [item.run(ctx) for item in REGISTRY[stage]]
+            results = [item.run(ctx) for item in checks]
         except CertificationError as exc:
             results = [
                 CheckResult(
                     item.check_id, stage, Status.ERROR, message=str(exc), requirements=list(item.requirements)
                 )
-                for item in REGISTRY[stage]
+                for item in checks
             ]
         try:
             with self.ledger.write() as writer:
@@ -173,9 +174,9 @@ class Pipeline(Runs):
             return existing
         run = self.run_row(run_id)
         results = {r.check_id: r for r in self.results(run_id)}
-        expected = [item.check_id for stage in STAGES for item in REGISTRY[stage]]
-        reasons = [f"{cid}: produced no result" for cid in expected if cid not in results]
         spec = Spec.model_validate(run["spec_json"])
+        expected = [item.check_id for stage in STAGES for item in checks_for(stage, spec.task)]
+        reasons = [f"{cid}: produced no result" for cid in expected if cid not in results]
         reasons += [
             f"{r.check_id}: {r.status.value}: {r.message}"
             for r in results.values()

@@ -3,6 +3,8 @@ the requirement catalogue (requirements.yaml) whose requirements the run's evide
 
 from certification.spec._loading import OVERRIDES, load_spec, parse_spec
 from certification.spec._policy import (
+    TASK_METRICS,
+    TASKS,
     Approvals,
     Bound,
     ChampionPolicy,
@@ -28,7 +30,9 @@ from certification.spec._policy import (
     Spec,
     StressPolicy,
     StressShift,
+    Task,
     Training,
+    task_problems,
 )
 
 __all__ = [
@@ -58,7 +62,11 @@ __all__ = [
     "Spec",
     "StressPolicy",
     "StressShift",
+    "TASKS",
+    "TASK_METRICS",
+    "Task",
     "Training",
     "load_spec",
+    "task_problems",
     "parse_spec",
 ]

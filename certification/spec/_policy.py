@@ -4,7 +4,7 @@ thresholds are errors), each threshold with the rationale of the policy it imple
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -130,12 +130,27 @@ class Datasets(_Strict):
     evaluation: DatasetRef
 
 
+Task = Literal["binary", "regression"]
+TASKS: tuple[Task, ...] = ("binary", "regression")
+
+
 class Label(_Strict):
     column: str
-    positive: str | int | float | bool
+    positive: str | int | float | bool | None = Field(
+        None, description="Binary: the label value of the positive class (required)"
+    )
     values: list[str | int | float | bool] | None = Field(
         None, description="The declared label set; any other value is an error in the data"
     )
+    range: tuple[float, float] | None = Field(
+        None, description="Regression: the target's declared [low, high]; a value outside it is an error"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Label:
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError("label.range must be [low, high] with low < high")
+        return self
 
 
 class DataValidationPolicy(_Strict):
@@ -147,6 +162,14 @@ class DataValidationPolicy(_Strict):
     min_class_count: Annotated[int, Field(ge=1)] = 30
     min_minority_share: Fraction = 0.01
     max_single_feature_auc: Fraction = Field(0.95, description="Above this, one feature alone is a leak")
+    max_single_feature_r2: Fraction = Field(
+        0.9, description="Regression: above this cross-fitted R² of one feature alone, it is a leak"
+    )
+    max_target_outlier_share: Fraction | None = Field(
+        None,
+        description="Regression: share of targets beyond Tukey's far-out fences (3 IQR) that fails; unset: "
+        "reported, and a heavy tail warns",
+    )
     identifier_features_allowed: list[str] = []
     max_drifted_share: Fraction = Field(0.5, description="Train vs evaluation columns drifted (Evidently)")
     drift_threshold: Annotated[float, Field(gt=0)] = 0.1
@@ -168,7 +191,27 @@ class Bound(_Strict):
         return self
 
 
-MetricName = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"]
+BinaryMetric = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"
+]
+RegressionMetric = Literal[
+    "mae",
+    "rmse",
+    "r2",
+    "median_ae",
+    "mape",
+    "poisson_deviance",
+    "gamma_deviance",
+    "tweedie_deviance",
+    "calibration_error",
+    "calibration_slope",
+]
+MetricName = Literal[BinaryMetric, RegressionMetric]  # flattened into one Literal: one error location
+# the metrics each task is judged on; the spec refuses a threshold on another task's metric
+TASK_METRICS: dict[str, frozenset[str]] = {
+    "binary": frozenset(BinaryMetric.__args__),  # type: ignore[attr-defined]
+    "regression": frozenset(RegressionMetric.__args__),  # type: ignore[attr-defined]
+}
 
 
 class LatencyPolicy(_Strict):
@@ -190,7 +233,9 @@ class LatencyPolicy(_Strict):
 
 
 class ChampionPolicy(_Strict):
-    metric: Literal["accuracy", "roc_auc", "f1", "brier", "log_loss"] = "accuracy"
+    metric: Literal["accuracy", "roc_auc", "f1", "brier", "log_loss", "mae", "rmse", "r2"] = Field(
+        "accuracy", description="Compared with a paired bootstrap (regression default: mae)"
+    )
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_not_significantly_worse: bool = True
 
@@ -210,14 +255,29 @@ class EvaluationPolicy(_Strict):
     slices: dict[str, str] = Field(
         default_factory=dict, description="Slice name -> pandas query on evaluation"
     )
-    slice_metric: Literal["accuracy", "roc_auc", "f1", "recall", "precision"] = "accuracy"
+    slice_metric: Literal["accuracy", "roc_auc", "f1", "recall", "precision", "mae", "rmse"] = Field(
+        "accuracy",
+        description="Regression: mae (its default) or rmse, and a slice's gap is its relative excess error",
+    )
     min_slice_rows: Annotated[int, Field(ge=1)] = 30
-    max_slice_gap: Fraction = Field(0.10, description="Worst slice may trail the whole set by at most this")
+    max_slice_gap: Fraction = Field(
+        0.10,
+        description="Worst slice may trail the whole set by at most this (regression: its error may exceed the "
+        "whole set's by at most this share)",
+    )
     max_ood_gap: Fraction = Field(
         0.10, description="Rows outside the training range may trail by at most this"
     )
     latency: LatencyPolicy | None = None
-    champion: ChampionPolicy = ChampionPolicy()
+    champion: ChampionPolicy = Field(default_factory=lambda: ChampionPolicy.model_validate({}))
+    tweedie_power: Annotated[float, Field(ge=1, le=2)] = Field(
+        1.5, description="Regression: the power of the Tweedie deviance (1 Poisson, 2 gamma)"
+    )
+    prediction_intervals: tuple[str, str] | None = Field(
+        None,
+        description="Regression: evaluation columns holding each row's prediction interval [low, high], "
+        "whose coverage is reported",
+    )
     seed: int = 0
     rationale: Rationale
 
@@ -244,8 +304,14 @@ class StressPolicy(_Strict):
     missing_rate: Fraction = Field(0.05, description="Share of mutable feature values blanked")
     category_swap_rate: Fraction = Field(0.05, description="Share of mutable categorical values swapped")
     shifts: list[StressShift] = []
-    max_flip_rate: Fraction = Field(0.10, description="Predictions that may change under each perturbation")
-    max_accuracy_drop: Fraction = 0.05
+    max_flip_rate: Fraction = Field(
+        0.10,
+        description="Predictions that may change under each perturbation (regression: move by more than "
+        "robustness.prediction_tolerance)",
+    )
+    max_accuracy_drop: Fraction = Field(
+        0.05, description="Accuracy lost (regression: relative growth of the mean absolute error)"
+    )
     sample_size: Annotated[int, Field(ge=100)] = 5_000
 
 
@@ -275,7 +341,15 @@ class RobustnessPolicy(_Strict):
     epsilons: list[Annotated[float, Field(gt=0)]] = Field(
         [0.05, 0.1, 0.25, 0.5, 1.0], description="Budgets reported on the robustness curve"
     )
-    max_attack_success_rate: Fraction = Field(description="Of correctly classified rows, at `epsilon`")
+    max_attack_success_rate: Fraction = Field(
+        description="Of correctly classified rows, at `epsilon` (regression: of all attacked rows, those whose "
+        "prediction the search moves by more than prediction_tolerance)"
+    )
+    prediction_tolerance: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Regression (required): how far a prediction may move, in the target's units, before it "
+        "counts as changed (stress, evasion)",
+    )
     min_robust_accuracy: Fraction | None = None
     attack: Literal["auto", "pgd", "fgsm", "hopskipjump"] = Field(
         "auto", description="auto: PGD for linear and SVM models, HopSkipJump for trees and anything else"
@@ -306,8 +380,8 @@ class RobustnessPolicy(_Strict):
 class FairnessPolicy(_Strict):
     """Thresholds per disparity measure; a measure without a threshold is measured and reported, not judged."""
 
-    max_demographic_parity_difference: Fraction
-    max_equalized_odds_difference: Fraction
+    max_demographic_parity_difference: Fraction | None = Field(None, description="Binary (required)")
+    max_equalized_odds_difference: Fraction | None = Field(None, description="Binary (required)")
     max_equal_opportunity_difference: Fraction | None = None
     max_predictive_parity_difference: Fraction | None = None
     max_calibration_gap: Fraction | None = Field(
@@ -331,7 +405,27 @@ class FairnessPolicy(_Strict):
     )
     favourable_outcome: Literal["positive", "negative"] = Field(
         "positive",
-        description="Whether a positive prediction benefits the person (loan) or harms them (risk)",
+        description="Whether a positive prediction benefits the person (loan) or harms them (risk); regression: "
+        "whether a higher prediction does (a wage) or a lower one (a premium)",
+    )
+    max_mean_prediction_difference: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="Regression: gap in mean prediction between groups (outcome parity), target units"
+    )
+    max_mean_residual_difference: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="Regression: gap in mean residual (prediction − truth: bias) between groups"
+    )
+    max_group_loss_difference: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="Regression: gap in MAE or RMSE between groups (bounded group loss)"
+    )
+    decision_threshold: float | None = Field(
+        None, description="Regression: predictions at or above it lead to a decision (e.g. a referral)"
+    )
+    max_share_above_difference: Fraction | None = Field(
+        None, description="Regression: gap in the share of predictions at or above decision_threshold"
+    )
+    max_prediction_distance: Annotated[float, Field(ge=0)] | None = Field(
+        None,
+        description="Regression: Wasserstein distance between two groups' prediction distributions, target units",
     )
     reference_shares: dict[str, dict[str, Fraction]] = Field(
         default_factory=dict, description="Attribute -> group -> expected population share"
@@ -459,8 +553,13 @@ class MonitoringPolicy(_Strict):
     max_drift_share: Fraction = Field(0.5, description="Share of inputs Evidently finds drifted")
     max_score_psi: Annotated[float, Field(gt=0, description="Population stability index of the scores")] = 0.2
     max_accuracy_drop: Fraction = Field(0.05, description="Certified accuracy minus live accuracy")
+    max_error_increase: Fraction = Field(
+        0.10, description="Regression: growth of the mean absolute error, as a share of the certified one"
+    )
     max_fairness_gap_increase: Fraction = Field(
-        0.05, description="Growth of the between-group gap in selection rate, TPR, FPR or accuracy"
+        0.05,
+        description="Growth of the between-group gap in selection rate, TPR, FPR or accuracy (regression: in mean "
+        "prediction or MAE, as a share of the certified MAE)",
     )
     max_calibration_shift: Fraction = Field(
         0.05,
@@ -476,9 +575,20 @@ class MonitoringPolicy(_Strict):
     rationale: Rationale
 
 
+# fields added with a default after digests were first recorded: at their default they are not hashed, so the
+# digest of a spec written before them (discovery compares certified specs by it) survives the upgrade
+LATER_DEFAULTS = (
+    ("task", "binary"),
+    ("checks", "data_validation", "max_single_feature_r2", 0.9),
+    ("checks", "evaluation", "tweedie_power", 1.5),
+    ("monitoring", "max_error_increase", 0.1),
+)
+
+
 class Spec(_Strict):
     use_case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     risk_tier: Literal["minimal", "limited", "high"]
+    task: Task = Field("binary", description="binary (a positive class) or regression (a numeric target)")
     description: str = ""
     model: ModelRef
     datasets: Datasets
@@ -501,9 +611,29 @@ class Spec(_Strict):
         """SHA-256 of the effective policy (overrides and resolved paths included) that a run is bound to. Fields
         left unset (None) are not hashed: a new optional field leaves the digest of every spec that does not use it
         alone, or the discovery sweep would take each certified spec for a changed one after an upgrade."""
-        return hashlib.sha256(
-            canonical_json(self.model_dump(mode="json", exclude_none=True)).encode()
-        ).hexdigest()
+        dump = self.model_dump(mode="json", exclude_none=True)
+        for *parents, name, default in LATER_DEFAULTS:
+            section = dump
+            for parent in parents:
+                section = section.get(parent) or {}
+            if section.get(name) == default:
+                del section[name]
+        return hashlib.sha256(canonical_json(dump).encode()).hexdigest()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """A regression spec's slices and champion are compared on mae unless it says otherwise (written into the
+        spec, so the value survives every dump and reload)."""
+        if not isinstance(data, dict) or data.get("task") != "regression":
+            return data
+        evaluation = (data.get("checks") or {}).get("evaluation")
+        if isinstance(evaluation, dict):
+            evaluation.setdefault("slice_metric", "mae")
+            champion = evaluation.setdefault("champion", {})
+            if isinstance(champion, dict):
+                champion.setdefault("metric", "mae")
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:
@@ -518,4 +648,55 @@ class Spec(_Strict):
             raise ValueError("a training recipe needs a model; score-only specs cannot have one")
         if self.label.values is not None and self.label.positive not in self.label.values:
             raise ValueError("label.positive must be one of label.values")
+        for problem in task_problems(self):
+            raise ValueError(problem)
         return self
+
+
+def task_problems(spec: Spec) -> list[str]:
+    """What the spec asks that its task cannot give: the other task's label fields, metrics and thresholds."""
+    checks, task = spec.checks, spec.task
+    problems = [
+        f"checks.evaluation.thresholds.{name} is not a {task} metric"
+        for name in checks.evaluation.thresholds
+        if name not in TASK_METRICS[task]
+    ]
+    fairness = checks.fairness
+    if task == "binary":
+        if spec.label.positive is None:
+            problems.append("label.positive is required for a binary task")
+        if spec.label.range is not None:
+            problems.append("label.range belongs to a regression task")
+        if None in (fairness.max_demographic_parity_difference, fairness.max_equalized_odds_difference):
+            problems.append(
+                "checks.fairness needs max_demographic_parity_difference and max_equalized_odds_difference"
+            )
+        return problems
+    if spec.label.positive is not None or spec.label.values is not None:
+        problems.append(
+            "label.positive and label.values belong to a binary task; a regression target is numeric"
+        )
+    if spec.model.predictions is not None:
+        problems.append(
+            "a regression model must be given as a model (uri, path or endpoint), not predictions"
+        )
+    if checks.robustness.prediction_tolerance is None:
+        problems.append("checks.robustness.prediction_tolerance is required for a regression task")
+    if checks.robustness.fallback is not None:
+        problems.append("checks.robustness.fallback abstains on class confidence: a binary task only")
+    binary_only = {
+        "max_demographic_parity_difference", "max_equalized_odds_difference", "max_equal_opportunity_difference",
+        "max_predictive_parity_difference", "max_calibration_gap", "min_disparate_impact_ratio",
+    }  # fmt: skip
+    problems += [
+        f"checks.fairness.{name} is a binary-task threshold"
+        for name in sorted(binary_only)
+        if getattr(fairness, name) is not None
+    ]
+    if fairness.max_share_above_difference is not None and fairness.decision_threshold is None:
+        problems.append("checks.fairness.max_share_above_difference needs decision_threshold")
+    if checks.evaluation.slice_metric not in {"mae", "rmse"}:
+        problems.append("checks.evaluation.slice_metric must be mae or rmse for a regression task")
+    if checks.evaluation.champion.metric not in {"mae", "rmse", "r2"}:
+        problems.append("checks.evaluation.champion.metric must be mae, rmse or r2 for a regression task")
+    return problems

@@ -4,7 +4,6 @@ contract (one positive-class probability per row) and, breaking it, fails closed
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from pathlib import Path
@@ -21,10 +20,9 @@ from certification.config import settings
 from certification.demo.inputs import HMDA_FLAVOURS, prepare_hmda
 from certification.errors import InputError
 from certification.hashing import tree_sha256
-from certification.jsonutil import canonical_json
 from certification.models import load_registered
 from certification.spec import load_spec
-from tests.helpers import cli_verdict
+from tests.helpers import cli_verdict, digest_before_later_fields
 
 # a native booster takes numbers: the owner's model uses Adult's numeric answers (sex and race are not inputs)
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
@@ -193,7 +191,7 @@ def test_an_unused_score_column_leaves_the_spec_digest_alone(write_spec) -> None
     spec = load_spec(write_spec())
     without = spec.model_dump(mode="json", exclude_none=True)
     assert "score_column" not in without["model"]
-    assert spec.digest() == hashlib.sha256(canonical_json(without).encode()).hexdigest()
+    assert spec.digest() == digest_before_later_fields(spec)
     assert load_spec(
         write_spec(lambda s: s.update(model={"uri": "models:/m/1", "score_column": "p"}))
     ).digest() != (load_spec(write_spec(lambda s: s.update(model={"uri": "models:/m/1"}))).digest())
