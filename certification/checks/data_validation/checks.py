@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from certification.checks.base import Outcome, Status, check, compare
@@ -81,6 +82,7 @@ def quality(ctx: RunContext) -> Outcome:
             label=ctx.spec.label.column,
             almost_constant_share=policy.almost_constant_share,
             html_path=html,
+            numeric_label=ctx.task == "regression",
         )
         evidence.append(str(html))
         worst = max(profile["per_column"].items(), key=lambda kv: kv[1]["missing_fraction"])
@@ -117,6 +119,8 @@ def quality(ctx: RunContext) -> Outcome:
 
 @check("data.label_sanity", "data_validation", DATA_GOVERNANCE)
 def label_sanity(ctx: RunContext) -> Outcome:
+    if ctx.task == "regression":
+        return _target_sanity(ctx)
     policy, label = ctx.spec.checks.data_validation, ctx.spec.label
     measured: dict[str, Any] = {}
     problems = []
@@ -155,6 +159,61 @@ def label_sanity(ctx: RunContext) -> Outcome:
     return Outcome(Status.PASS, measured, threshold, f"binary labels as declared; {shares}")
 
 
+FAR_OUT = 3.0  # Tukey's far-out fences: beyond this many interquartile ranges from the quartiles
+
+
+def _target_sanity(ctx: RunContext) -> Outcome:
+    """A regression target: present, finite, inside the declared range, and how heavy its tails are."""
+    policy, label = ctx.spec.checks.data_validation, ctx.spec.label
+    measured: dict[str, Any] = {}
+    problems, heavy = [], []
+    for name, frame in ctx.frames.items():
+        values = pd.to_numeric(frame[label.column], errors="coerce")
+        finite = values[np.isfinite(values)]
+        q1, median, q3 = finite.quantile([0.25, 0.5, 0.75]) if len(finite) else (np.nan,) * 3
+        spread = q3 - q1
+        far_out = int(((finite < q1 - FAR_OUT * spread) | (finite > q3 + FAR_OUT * spread)).sum())
+        outside = 0 if label.range is None else int((~finite.between(*label.range)).sum())
+        measured[name] = {
+            "rows": len(values),
+            "missing_targets": int(values.isna().sum()),
+            "non_finite_targets": int(values.notna().sum() - len(finite)),
+            "outside_declared_range": outside,
+            "declared_range": label.range,
+            "min": float(finite.min()),
+            "quartiles": [float(q1), float(median), float(q3)],
+            "max": float(finite.max()),
+            "mean": float(finite.mean()),
+            "std": float(finite.std()),
+            "skewness": float(finite.skew()),
+            "excess_kurtosis": float(finite.kurt()),
+            "far_out_share": far_out / max(len(finite), 1),
+        }
+        for key, what in (
+            ("missing_targets", "rows without a target"),
+            ("non_finite_targets", "non-finite targets"),
+            ("outside_declared_range", f"targets outside the declared range {label.range}"),
+        ):
+            if measured[name][key]:
+                problems.append(f"{name}: {measured[name][key]} {what}")
+        share = measured[name]["far_out_share"]
+        if policy.max_target_outlier_share is not None and share > policy.max_target_outlier_share:
+            problems.append(f"{name}: {share:.2%} of targets beyond the far-out fences")
+        elif share > 0.01:
+            heavy.append(
+                f"{name}: {share:.2%} beyond the far-out fences, excess kurtosis {finite.kurt():.1f}"
+            )
+    threshold = {"max_target_outlier_share": policy.max_target_outlier_share, "declared_range": label.range}
+    if problems:
+        return Outcome(Status.FAIL, measured, threshold, "; ".join(problems))
+    summary = ", ".join(f"{n} median {m['quartiles'][1]:.4g}" for n, m in measured.items())
+    if heavy:
+        return Outcome(
+            Status.WARN, measured, threshold, f"heavy-tailed target ({'; '.join(heavy)}); {summary}"
+        )
+    return Outcome(Status.PASS, measured, threshold, f"numeric targets, present and finite; {summary}")
+
+
 @check("data.leakage_shared_rows", "data_validation", LEAKAGE)
 def shared_rows(ctx: RunContext) -> Outcome:
     train = ctx.require_train("the train/evaluation overlap check")
@@ -174,12 +233,17 @@ def shared_rows(ctx: RunContext) -> Outcome:
 def single_feature(ctx: RunContext) -> Outcome:
     frame = ctx.train if ctx.train is not None else ctx.evaluation
     found = leakage.single_feature_predictiveness(
-        frame, ctx.labels(frame), _candidate_features(ctx), seed=ctx.spec.checks.evaluation.seed
+        frame,
+        ctx.labels(frame),
+        _candidate_features(ctx),
+        task=ctx.task,
+        seed=ctx.spec.checks.evaluation.seed,
     )
-    measured = {"max_single_feature_auc": found["max_auc"], **found}
-    outcome = compare(
-        measured, {"max_single_feature_auc": ("max", ctx.spec.checks.data_validation.max_single_feature_auc)}
-    )
+    policy = ctx.spec.checks.data_validation
+    limit = policy.max_single_feature_r2 if ctx.task == "regression" else policy.max_single_feature_auc
+    key = f"max_single_feature_{found['measure']}"
+    measured = {key: found["max_value"], **found}
+    outcome = compare(measured, {key: ("max", limit)})
     return Outcome(
         outcome.status, measured, outcome.threshold, f"{outcome.message}; strongest: {found['worst_feature']}"
     )

@@ -1,5 +1,6 @@
 """Leakage detectors a model-risk reviewer expects: shared train/evaluation rows, single features that predict
-the label on their own, and identifier-like columns. Each returns a JSON-safe dict.
+the label on their own (by ROC AUC for a binary label, by cross-fitted R² for a regression target), and
+identifier-like columns. Each returns a JSON-safe dict.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.feature_selection import mutual_info_regression
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
 
 SIGNIFICANT_DIGITS = 9
@@ -169,14 +171,67 @@ def _categorical_auc(column: pd.Series, y: np.ndarray, seed: int) -> float:
     return float(roc_auc_score(y, encoded))
 
 
-def single_feature_predictiveness(
-    frame: pd.DataFrame, label: np.ndarray, columns: list[str], *, max_rows: int = 200_000, seed: int = 0
-) -> dict[str, Any]:
-    """ROC AUC of each feature used alone to predict the binary label; near 1.0 suggests a leak.
+def _out_of_fold_r2(codes: pd.Series, y: np.ndarray, seed: int) -> float:
+    # The same out-of-fold target means as for a binary label: an id cannot memorise the target across folds
+    values = codes.astype(object).where(codes.notna(), MISSING).astype(str).to_numpy().reshape(-1, 1)
+    encoder = TargetEncoder(target_type="continuous", cv=KFold(5, shuffle=True, random_state=seed))
+    return float(r2_score(y, encoder.fit_transform(values, y)[:, 0]))
 
-    Numeric (and datetime) features: AUC of the raw value, reported as max(auc, 1 - auc). Other features:
-    AUC of a 5-fold out-of-fold target-mean encoding, which is already oriented (below 0.5 means no signal).
-    Missing values are a category of their own, or a sentinel rank for numbers.
+
+def _feature_r2(column: pd.Series, y: np.ndarray, seed: int) -> tuple[float, str]:
+    """Cross-fitted R² of the target from one feature. A number counts by the better of its linear fit (squared
+    correlation) and the out-of-fold means of its 20 quantile bins, so a relationship of any shape counts and a
+    copy of a heavy-tailed target is not hidden by its wide top bin."""
+    numbers = _as_numbers(column)
+    if numbers is None:
+        return _out_of_fold_r2(column, y, seed), "out_of_fold_target_mean"
+    bins = pd.qcut(numbers, q=20, labels=False, duplicates="drop") if numbers.nunique() > 20 else numbers
+    binned = _out_of_fold_r2(bins, y, seed)
+    known = numbers.notna().to_numpy()
+    spread = known.sum() > 2 and numbers[known].std() > 0
+    linear = float(np.corrcoef(numbers[known], y[known])[0, 1] ** 2) if spread else 0.0
+    if linear > binned:
+        return linear, "squared_correlation"
+    return binned, "out_of_fold_target_mean_of_20_quantile_bins"
+
+
+def _mutual_information(frame: pd.DataFrame, y: np.ndarray, seed: int) -> dict[str, float | None]:
+    """Mutual information (nats) of each feature with the target; None for a category whose values are nearly all
+    distinct (an identifier: the estimator needs repeated values of a discrete feature)."""
+    found: dict[str, float | None] = {}
+    for name in frame.columns:
+        numbers = _as_numbers(frame[name])
+        discrete = numbers is None
+        if numbers is not None:
+            codes = numbers.fillna(numbers.min() - 1).to_numpy()
+        elif frame[name].nunique() > len(frame) // 2:
+            found[name] = None
+            continue
+        else:
+            codes = pd.factorize(frame[name])[0]
+        column = np.asarray(codes, dtype=float).reshape(-1, 1)
+        found[name] = float(
+            mutual_info_regression(column, y, discrete_features=discrete, random_state=seed)[0]
+        )
+    return found
+
+
+def single_feature_predictiveness(
+    frame: pd.DataFrame,
+    label: np.ndarray,
+    columns: list[str],
+    *,
+    task: str = "binary",
+    max_rows: int = 200_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How well each feature alone predicts the label; near 1.0 suggests a leak.
+
+    Binary: ROC AUC. Numeric (and datetime) features: AUC of the raw value, reported as max(auc, 1 - auc); other
+    features: AUC of a 5-fold out-of-fold target-mean encoding, which is already oriented (below 0.5 means no
+    signal). Regression: R² of the out-of-fold target means (numbers: the better of that over 20 quantile bins
+    and the squared correlation), with the mutual information (nats) reported beside it. Missing values are a
+    category of their own, or a sentinel rank.
     """
     label = np.asarray(label)
     if len(label) != len(frame):
@@ -184,26 +239,35 @@ def single_feature_predictiveness(
     if len(frame) > max_rows:
         keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
         frame, label = frame.iloc[keep], label[keep]
-    y = _binary_target(label)
     per_feature: dict[str, float] = {}
     encoding: dict[str, str] = {}
-    for name in columns:
-        numbers = _as_numbers(frame[name])
-        if numbers is not None:
-            per_feature[name], encoding[name] = _numeric_auc(numbers, y), "raw_value"
-        else:
-            per_feature[name], encoding[name] = (
-                _categorical_auc(frame[name], y, seed),
-                "out_of_fold_target_mean",
-            )
+    extra: dict[str, Any] = {}
+    if task == "regression":
+        y = label.astype(float)
+        for name in columns:
+            per_feature[name], encoding[name] = _feature_r2(frame[name], y, seed)
+        extra["mutual_information"] = _mutual_information(frame[columns], y, seed) if columns else {}
+    else:
+        y = _binary_target(label)
+        for name in columns:
+            numbers = _as_numbers(frame[name])
+            if numbers is not None:
+                per_feature[name], encoding[name] = _numeric_auc(numbers, y), "raw_value"
+            else:
+                per_feature[name], encoding[name] = (
+                    _categorical_auc(frame[name], y, seed),
+                    "out_of_fold_target_mean",
+                )
     ranking = sorted(per_feature.items(), key=lambda item: (-item[1], item[0]))
     return {
+        "measure": "r2" if task == "regression" else "auc",
         "per_feature": per_feature,
         "encoding": encoding,
-        "ranking": [[name, auc] for name, auc in ranking],
-        "max_auc": ranking[0][1] if ranking else None,
+        "ranking": [[name, value] for name, value in ranking],
+        "max_value": ranking[0][1] if ranking else None,
         "worst_feature": ranking[0][0] if ranking else None,
         "rows_used": len(frame),
+        **extra,
     }
 
 

@@ -115,12 +115,14 @@ def quality_profile(
     html_path: Path | None = None,
     almost_constant_share: float = 0.95,
     max_numeric_labels: int = 1000,
+    numeric_label: bool = False,
 ) -> dict[str, Any]:
     """Evidently DataSummaryPreset (+ UniqueValueCount for numerical columns) on one dataset, as JSON-safe dict.
 
-    The label is always categorical. A column is constant when it has at most one distinct non-missing value and
-    almost constant when its most frequent value covers >= `almost_constant_share` of all rows; both are Evidently's
-    own definitions, so constant columns are also almost constant.
+    The label is categorical, unless `numeric_label` (a regression target). A column is constant when it has at
+    most one distinct non-missing value and almost constant when its most frequent value covers >=
+    `almost_constant_share` of all rows; both are Evidently's own definitions, so constant columns are also almost
+    constant.
 
     Evidently's UniqueValueCount builds several pydantic objects per distinct value (~0.2 ms each): a numerical
     column with more than `max_numeric_labels` distinct values, or with float values (which Evidently refuses as
@@ -134,7 +136,7 @@ def quality_profile(
 
     _require(frame, [label, *(categorical or [])], "quality_profile")
     columns = list(frame.columns)
-    num, cat = _split_types([frame], columns, [*(categorical or []), label])
+    num, cat = _split_types([frame], columns, [*(categorical or []), *([] if numeric_label else [label])])
     dataset = Dataset.from_pandas(
         frame, data_definition=DataDefinition(numerical_columns=num, categorical_columns=cat)
     )

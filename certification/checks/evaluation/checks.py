@@ -21,6 +21,9 @@ from certification.spec import Bound, LatencyPolicy
 ACCURACY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.3", "SR-11-7:outcomes-analysis")
 VALIDITY = ("EU-AI-Act:Art15", "NIST-AI-RMF:MEASURE-2.5", "SR-11-7:ongoing-monitoring")
 OOD_QUANTILES = (0.005, 0.995)
+CALIBRATION = frozenset({"ece", "calibration_error", "calibration_slope"})  # judged by evaluation.calibration
+# errors in the target's units, charted on one axis (R², MAPE and deviances are on other scales)
+REGRESSION_CHART = ("mae", "median_ae", "rmse")
 
 
 ESTIMATES = CacheKey[dict[str, stats.Estimate]]("evaluation.estimates")
@@ -37,6 +40,16 @@ def estimates(
 
 def _estimates(ctx: RunContext, pick: Any, metrics: tuple[str, ...] | None) -> dict[str, stats.Estimate]:
     policy = ctx.spec.checks.evaluation
+    if ctx.task == "regression":
+        return stats.regression_estimates(
+            ctx.y_eval[pick],
+            ctx.pred_eval[pick],
+            resamples=policy.bootstrap_resamples,
+            level=policy.confidence_level,
+            seed=policy.seed,
+            metrics=metrics,
+            tweedie_power=policy.tweedie_power,
+        )
     return stats.classification_estimates(
         ctx.y_eval[pick],
         None if ctx.score_eval is None else ctx.score_eval[pick],
@@ -72,63 +85,111 @@ def gate(values: Mapping[Any, stats.Estimate | float | None], bounds: Mapping[An
 def performance_metrics(ctx: RunContext) -> Outcome:
     policy = ctx.spec.checks.evaluation
     found = estimates(ctx)
-    wanted = {k: v for k, v in policy.thresholds.items() if k != "ece"}
+    wanted = {k: v for k, v in policy.thresholds.items() if k not in CALIBRATION}
     outcome = gate(found, wanted)
+    regression = ctx.task == "regression"
     png = plots.interval_chart(
-        [(name, e.value, e.lower, e.upper) for name, e in found.items() if name not in {"log_loss"}],
+        [
+            (name, e.value, e.lower, e.upper)
+            for name, e in found.items()
+            if (name in REGRESSION_CHART if regression else name != "log_loss")
+        ],
         ctx.evidence_path("evaluation_metrics.png"),
         title=f"Evaluation metrics, {policy.confidence_level:.0%} bootstrap intervals (n={len(ctx.y_eval)})",
-        xlabel="value",
+        xlabel=f"error in {ctx.spec.label.column} units" if regression else "value",
     )
-    measured = {
+    measured: dict[str, Any] = {
         **outcome.measured,
         "estimates": {name: e.to_dict() for name, e in found.items()},
         "rows": len(ctx.y_eval),
-        "positive_rate": float(np.mean(ctx.y_eval)),
     }
+    if regression:
+        measured |= {"target_mean": float(np.mean(ctx.y_eval)), **_interval_coverage(ctx)}
+    else:
+        measured["positive_rate"] = float(np.mean(ctx.y_eval))
     return Outcome(outcome.status, measured, outcome.threshold, outcome.message, [str(png)])
+
+
+def _interval_coverage(ctx: RunContext) -> dict[str, Any]:
+    """Share of targets inside the prediction intervals the model gave (evaluation columns named in the spec)."""
+    columns = ctx.spec.checks.evaluation.prediction_intervals
+    if columns is None:
+        return {}
+    try:
+        low, high = (pd.to_numeric(ctx.evaluation[c]).to_numpy(dtype=float) for c in columns)
+    except (KeyError, ValueError) as exc:
+        raise InputError(
+            ctx.datasets["evaluation"]["path"],
+            f"prediction interval columns {list(columns)}: {exc}",
+            field="checks.evaluation.prediction_intervals",
+        ) from exc
+    inside = (low <= ctx.y_eval) & (ctx.y_eval <= high)
+    found = stats.proportion(int(inside.sum()), len(inside), ctx.spec.checks.evaluation.confidence_level)
+    return {
+        "interval_coverage": found.to_dict(),
+        "mean_interval_width": float(np.mean(high - low)),
+    }
 
 
 @check("evaluation.calibration", "evaluation", ACCURACY)
 def calibration(ctx: RunContext) -> Outcome:
     policy = ctx.spec.checks.evaluation
+    bounds = {k: v for k, v in policy.thresholds.items() if k in CALIBRATION}
+    if ctx.task == "regression":
+        return _regression_calibration(ctx, bounds)
     if ctx.score_eval is None:
         raise NotApplicable("only predicted classes were supplied; calibration needs probabilities")
     ece, table = stats.expected_calibration_error(ctx.y_eval, ctx.score_eval, policy.calibration_bins)
     png = plots.reliability_diagram(table, ece, ctx.evidence_path("reliability_diagram.png"))
-    outcome = gate({"ece": ece}, {k: v for k, v in policy.thresholds.items() if k == "ece"})
+    outcome = gate({"ece": ece}, bounds)
     measured = {**outcome.measured, "ece": ece, "bins": table, "brier": estimates(ctx)["brier"].to_dict()}
     return Outcome(
         outcome.status, measured, outcome.threshold, outcome.message or f"ECE {ece:.4f}", [str(png)]
     )
 
 
+def _regression_calibration(ctx: RunContext, bounds: Mapping[Any, Bound]) -> Outcome:
+    """Mean prediction against mean target per quantile bin of the prediction, and the slope and intercept of the
+    target regressed on the prediction (1 and 0 when calibrated)."""
+    found = stats.regression_calibration(
+        ctx.y_eval, ctx.pred_eval, ctx.spec.checks.evaluation.calibration_bins
+    )
+    target = ctx.spec.label.column
+    png = plots.reliability_diagram(
+        found["bins"],
+        found["calibration_error"],
+        ctx.evidence_path("reliability_diagram.png"),
+        keys=("mean_predicted", "mean_observed"),
+        axes=(f"mean predicted {target}", f"mean observed {target}"),
+        title=f"Calibration by bin of the prediction — slope {found['slope']:.3f}, intercept {found['intercept']:.4g}",
+    )
+    values = {"calibration_error": found["calibration_error"], "calibration_slope": found["slope"]}
+    outcome = gate(values, bounds)
+    summary = (
+        f"mean |predicted − observed| over {len(found['bins'])} bins {found['calibration_error']:.4g}; "
+        f"slope {found['slope']:.3f}, intercept {found['intercept']:.4g}"
+    )
+    message = f"{outcome.message}; {summary}" if outcome.message else summary
+    return Outcome(outcome.status, {**outcome.measured, **found}, outcome.threshold, message, [str(png)])
+
+
 @check("evaluation.cross_validation", "evaluation", VALIDITY)
 def cross_validation(ctx: RunContext) -> Outcome:
     from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold, cross_validate
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 
     estimator = ctx.require_refit("cross-validation")
     train = ctx.require_train("cross-validation")
     assert ctx.spec.training is not None  # require_refit refuses a spec without a recipe
     folds, seed = ctx.spec.training.folds, ctx.spec.checks.evaluation.seed
-    scoring = {
-        "accuracy": "accuracy",
-        "precision": "precision",
-        "recall": "recall",
-        "f1": "f1",
-        "roc_auc": "roc_auc",
-        "pr_auc": "average_precision",
-        "log_loss": "neg_log_loss",
-        "brier": "neg_brier_score",
-    }
-    scores = cross_validate(
-        clone(estimator),
-        train[ctx.features],
-        ctx.labels(train),
-        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-        scoring=scoring,
-    )
+    target = ctx.labels(train)
+    if ctx.task == "regression":
+        scoring = _regression_scorers(target, set(ctx.spec.checks.evaluation.thresholds))
+        splitter: Any = KFold(folds, shuffle=True, random_state=seed)
+    else:
+        scoring = CLASSIFICATION_SCORERS
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_validate(clone(estimator), train[ctx.features], target, cv=splitter, scoring=scoring)
     per_metric = {}
     for name, scorer in scoring.items():
         values = scores[f"test_{name}"] * (-1 if scorer.startswith("neg_") else 1)
@@ -144,8 +205,41 @@ def cross_validation(ctx: RunContext) -> Outcome:
     }
     outcome = gate({k: v["mean"] for k, v in per_metric.items()}, bounds)
     measured = {**outcome.measured, "folds": folds, "per_metric": per_metric}
-    note = f"{folds}-fold stratified CV of a fresh refit on the training data; thresholds on fold means: "
+    kind = "" if ctx.task == "regression" else "stratified "
+    note = f"{folds}-fold {kind}CV of a fresh refit on the training data; thresholds on fold means: "
     return Outcome(outcome.status, measured, outcome.threshold, note + outcome.message)
+
+
+CLASSIFICATION_SCORERS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "f1",
+    "roc_auc": "roc_auc",
+    "pr_auc": "average_precision",
+    "log_loss": "neg_log_loss",
+    "brier": "neg_brier_score",
+}
+# scikit-learn's scorer per regression metric, and what the training targets must be for it to be defined
+REGRESSION_SCORERS = {
+    "mae": ("neg_mean_absolute_error", None),
+    "rmse": ("neg_root_mean_squared_error", None),
+    "r2": ("r2", None),
+    "median_ae": ("neg_median_absolute_error", None),
+    "mape": ("neg_mean_absolute_percentage_error", "positive"),
+    "poisson_deviance": ("neg_mean_poisson_deviance", "non-negative"),
+    "gamma_deviance": ("neg_mean_gamma_deviance", "positive"),
+}
+
+
+def _regression_scorers(target: np.ndarray, judged: set[str]) -> dict[str, str]:
+    """The always-reported errors plus every judged metric scikit-learn scores and the targets allow."""
+    allowed = {None: True, "positive": bool((target > 0).all()), "non-negative": bool((target >= 0).all())}
+    return {
+        name: scorer
+        for name, (scorer, needs) in REGRESSION_SCORERS.items()
+        if (name in ("mae", "rmse", "r2") or name in judged) and allowed[needs]
+    }
 
 
 def _gap_check(
@@ -154,25 +248,26 @@ def _gap_check(
     """Compare each group of rows with the whole evaluation set on the spec's slice metric."""
     policy = ctx.spec.checks.evaluation
     metric = policy.slice_metric
+    regression = ctx.task == "regression"
     overall = estimates(ctx)[metric]
     table: dict[str, dict[str, Any]] = {}
     for name, mask in groups.items():
         rows = np.flatnonzero(mask)
         entry: dict[str, Any] = {"rows": int(len(rows))}
-        if len(rows) >= policy.min_slice_rows and len(np.unique(ctx.y_eval[rows])) == 2:
+        if len(rows) >= policy.min_slice_rows and (regression or len(np.unique(ctx.y_eval[rows])) == 2):
             found = estimates(ctx, rows, (metric,))[metric]
-            entry.update(found.to_dict(), gap=overall.value - found.value)
+            # an error metric trails by its relative excess over the whole set; a score by its shortfall
+            gap = (found.value - overall.value) / overall.value if regression else overall.value - found.value
+            entry.update(found.to_dict(), gap=gap)
         else:
             entry["judged"] = False  # reported, never silently dropped
         table[name] = entry
     judged = {n: e for n, e in table.items() if "gap" in e}
     if not judged:
         sizes = {n: e["rows"] for n, e in table.items()}
+        rows_of = "rows" if regression else "rows of both classes"
         return Outcome(
-            Status.WARN,
-            {"slices": table},
-            {},
-            f"no {what} has {policy.min_slice_rows}+ rows of both classes: {sizes}",
+            Status.WARN, {"slices": table}, {}, f"no {what} has {policy.min_slice_rows}+ {rows_of}: {sizes}"
         )
     weakest = max(judged, key=lambda n: judged[n]["gap"])
     png = plots.interval_chart(
@@ -186,6 +281,7 @@ def _gap_check(
         f"max_{what}_gap": judged[weakest]["gap"],
         f"weakest_{what}": weakest,
         "metric": metric,
+        "gap": "relative excess error" if regression else "shortfall from all rows",
         "overall": overall.to_dict(),
         "slices": table,
     }
@@ -265,9 +361,8 @@ def out_of_distribution(ctx: RunContext) -> Outcome:
 def latency(ctx: RunContext) -> Outcome:
     estimator = ctx.require_model("latency measurement")
     policy = ctx.spec.checks.evaluation.latency or LatencyPolicy()
-    features = ctx.features
     found = timing.measure_latency(
-        lambda frame: estimator.predict_proba(frame[features]),
+        lambda frame: ctx.scores(frame, estimator),
         ctx.evaluation,
         batch_sizes=tuple(policy.batch_sizes),
         concurrency=policy.concurrency,
@@ -305,7 +400,7 @@ def champion_challenger(ctx: RunContext) -> Outcome:
     if champion_version == version:
         raise NotApplicable(f"the certified version of {name} is this candidate (version {version})")
     policy = ctx.spec.checks.evaluation
-    champion = load_registered(f"models:/{name}/{champion_version}").estimator
+    champion = load_registered(f"models:/{name}/{champion_version}", task=ctx.task).estimator
     metric = policy.champion.metric
     uses_scores = metric not in {"accuracy", "f1"}
     old = ctx.scores(ctx.evaluation, champion) if uses_scores else ctx.predict(ctx.evaluation, champion)
@@ -320,7 +415,12 @@ def champion_challenger(ctx: RunContext) -> Outcome:
         level=policy.confidence_level,
         seed=policy.seed,
     )
-    exact = stats.mcnemar(ctx.y_eval, ctx.predict(ctx.evaluation, champion), ctx.pred_eval)
+    if ctx.task == "regression":
+        exact = stats.paired_absolute_errors(ctx.y_eval, old, ctx.pred_eval)
+        test = f"Wilcoxon p(larger errors)={exact['p_value_worse']:.3g}"
+    else:
+        exact = stats.mcnemar(ctx.y_eval, ctx.predict(ctx.evaluation, champion), ctx.pred_eval)
+        test = f"McNemar p={exact['p_value']:.3g}"
     p_worse = paired["p_value_worse"]  # direction-aware: losses (Brier, log loss) are worse when they grow
     worse = p_worse < policy.champion.alpha
     measured = {
@@ -330,7 +430,7 @@ def champion_challenger(ctx: RunContext) -> Outcome:
         "difference_challenger_minus_champion": paired,
         "significantly_worse": worse,
         "p_value_worse": p_worse,
-        "mcnemar": exact,
+        "paired_absolute_errors" if ctx.task == "regression" else "mcnemar": exact,
     }
     threshold = {
         "alpha": policy.champion.alpha,
@@ -338,7 +438,7 @@ def champion_challenger(ctx: RunContext) -> Outcome:
     }
     message = (
         f"{metric} change {paired['difference']:+.4f} [{paired['ci_lower']:+.4f}, {paired['ci_upper']:+.4f}] vs "
-        f"certified v{champion_version}; one-sided p(worse)={p_worse:.3g}; McNemar p={exact['p_value']:.3g}"
+        f"certified v{champion_version}; one-sided p(worse)={p_worse:.3g}; {test}"
     )
     failed = worse and policy.champion.require_not_significantly_worse
     return Outcome(Status.FAIL if failed else Status.PASS, measured, threshold, message)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -53,18 +53,17 @@ NAMES = {
 
 
 @dataclass(frozen=True)
-class GroupTable:
+class Table:
     """One grouping (an attribute or an intersection): point values and bootstrap draws of every group measure."""
 
     labels: list[str]
-    counts: IntArray  # (G, 4) tn, fp, fn, tp
+    counts: IntArray  # (G, ...) rows of each group, split into cells by the subclass
     values: dict[str, FloatArray]  # measure -> (G,)
     draws: dict[str, FloatArray]  # measure -> (B, G)
-    residual: FloatArray | None  # (G, 2) mean and variance of score - label, for the calibration test
 
     def size(self, measure: str) -> IntArray:
         """Rows each group's value of `measure` rests on."""
-        return self.counts[:, list(_DENOMINATOR.get(measure, range(4)))].sum(axis=1)
+        return self.counts.reshape(len(self.labels), -1).sum(axis=1)
 
     def rows(self, min_size: int) -> dict[str, dict[str, Any]]:
         """Group -> measures, JSON-ready; `small` flags groups with fewer rows than the spec's minimum."""
@@ -82,6 +81,16 @@ class GroupTable:
             warnings.simplefilter("ignore", RuntimeWarning)
             low, high = np.nanquantile(self.draws[measure], [(1 - level) / 2, (1 + level) / 2], axis=0)
         return low, high
+
+
+@dataclass(frozen=True)
+class GroupTable(Table):
+    """Binary classification: counts are (G, 4) tn, fp, fn, tp."""
+
+    residual: FloatArray | None  # (G, 2) mean and variance of score - label, for the calibration test
+
+    def size(self, measure: str) -> IntArray:
+        return self.counts[:, list(_DENOMINATOR.get(measure, range(4)))].sum(axis=1)
 
 
 def _num(value: Any) -> float | None:
@@ -114,6 +123,16 @@ def grouping_name(attributes: list[str], subset: tuple[int, ...]) -> str:
     return JOIN.join(attributes[i] for i in subset)
 
 
+def partitions(
+    attributes: list[str], combos: IntArray, levels: list[list[str]], intersections: bool
+) -> Iterator[tuple[str, list[str], IntArray]]:
+    """Each grouping's name, its group labels and the (finest, G) one-hot membership of the finest groups."""
+    for subset in groupings(attributes, intersections):
+        keys, member = np.unique(combos[:, list(subset)], axis=0, return_inverse=True)
+        labels = [JOIN.join(levels[a][k] for a, k in zip(subset, key, strict=True)) for key in keys]
+        yield grouping_name(attributes, subset), labels, np.eye(len(keys), dtype=np.int64)[member.ravel()]
+
+
 def audit(
     frame: pd.DataFrame,
     attributes: list[str],
@@ -130,36 +149,57 @@ def audit(
     y, p = np.asarray(y_true), np.asarray(pred)
     counts = confusion_counts(y, p, finest).astype(np.int64)
     draws = bootstrap_confusion(y, p, finest, resamples=resamples, seed=seed)
-    residual_sums = residual_draws = None
-    if score is not None:
-        # calibration: sums of score - label per (finest group, cell); a resample's sum given its cell counts
-        # is drawn from the normal law of a sum of that many rows (CLT), exact in mean and variance
-        cell = finest * 4 + 2 * y.astype(np.int64) + p.astype(np.int64)
-        d = np.asarray(score, dtype=np.float64) - y
-        size = counts.size
-        sums = np.bincount(cell, weights=d, minlength=size).reshape(counts.shape)
-        squares = np.bincount(cell, weights=d * d, minlength=size).reshape(counts.shape)
+    sums = None if score is None else residual_sums(finest, y, p, score, counts.shape)
+    return group_tables(
+        attributes, combos, levels, counts, draws, sums, intersections, np.random.default_rng(seed + 1)
+    )
+
+
+def residual_sums(
+    finest: IntArray, y: npt.NDArray[Any], p: npt.NDArray[Any], score: npt.ArrayLike, shape: tuple[int, ...]
+) -> FloatArray:
+    """(F, 4, 2) sums of score - label and of its square per (finest group, confusion cell)."""
+    cell = finest * 4 + 2 * y.astype(np.int64) + p.astype(np.int64)
+    d = np.asarray(score, dtype=np.float64) - y
+    size = int(np.prod(shape))
+    sums = np.bincount(cell, weights=d, minlength=size).reshape(shape)
+    squares = np.bincount(cell, weights=d * d, minlength=size).reshape(shape)
+    return np.stack([sums, squares], axis=-1)
+
+
+def group_tables(
+    attributes: list[str],
+    combos: IntArray,
+    levels: list[list[str]],
+    counts: IntArray,
+    draws: IntArray,
+    residuals: FloatArray | None,
+    intersections: bool,
+    noise: np.random.Generator,
+) -> dict[str, GroupTable]:
+    """Every grouping's table from the finest groups' (F, 4) confusion counts, their (B, F, 4) bootstrap draws
+    and (with a score) their `residual_sums`; `noise` draws the resampled calibration sums."""
+    residual_draws = None
+    if residuals is not None:
+        # calibration: a resample's sum of score - label given its cell counts is drawn from the normal law of a
+        # sum of that many rows (CLT), exact in mean and variance
+        sums, squares = residuals[..., 0], residuals[..., 1]
         mean = np.divide(sums, counts, out=np.zeros(counts.shape), where=counts > 0)
         spread = np.sqrt(
             np.maximum(
                 np.divide(squares, counts, out=np.zeros(counts.shape), where=counts > 0) - mean**2, 0.0
             )
         )
-        noise = np.random.default_rng(seed + 1).standard_normal(draws.shape)
-        residual_sums = np.stack([sums, squares], axis=-1)
-        residual_draws = draws * mean + np.sqrt(draws) * spread * noise
+        residual_draws = draws * mean + np.sqrt(draws) * spread * noise.standard_normal(draws.shape)
     tables = {}
-    for subset in groupings(attributes, intersections):
-        keys, member = np.unique(combos[:, list(subset)], axis=0, return_inverse=True)
-        onehot = np.eye(len(keys), dtype=np.int64)[member.ravel()]  # (finest, G)
-        labels = [JOIN.join(levels[a][k] for a, k in zip(subset, key, strict=True)) for key in keys]
+    for name, labels, onehot in partitions(attributes, combos, levels, intersections):
         table_counts = onehot.T @ counts
         table_draws = np.einsum("bfc,fg->bgc", draws, onehot)
         values, resampled = rates(table_counts), rates(table_draws)
         residual = None
-        if residual_sums is not None and residual_draws is not None:
+        if residuals is not None and residual_draws is not None:
             total = table_counts.sum(axis=1)
-            moments = np.einsum("fck,fg->gk", residual_sums, onehot) / np.maximum(total, 1)[:, None]
+            moments = np.einsum("fck,fg->gk", residuals, onehot) / np.maximum(total, 1)[:, None]
             residual = np.column_stack([moments[:, 0], np.maximum(moments[:, 1] - moments[:, 0] ** 2, 0.0)])
             values["calibration_error"] = np.where(total > 0, moments[:, 0], np.nan)
             values["mean_score"] = values["calibration_error"] + values["base_rate"]
@@ -168,9 +208,7 @@ def audit(
                     "bfc,fg->bg", residual_draws, onehot.astype(float)
                 ) / (table_draws.sum(axis=2))
         del values["count"], resampled["count"]
-        tables[grouping_name(attributes, subset)] = GroupTable(
-            labels, table_counts, values, resampled, residual
-        )
+        tables[name] = GroupTable(labels, table_counts, values, resampled, residual)
     return tables
 
 
@@ -190,27 +228,35 @@ def _quiet(function: Callable[..., FloatArray], *args: Any, **kwargs: Any) -> Fl
         return function(*args, **kwargs)
 
 
-def _p_value(table: GroupTable, measure: str, a: int, b: int) -> float:
-    """Two-sided test of equal rates in groups a and b: Pearson chi-square on the 2x2 table of the rate's
-    rows (a two-proportion z-test), or Welch's t-test on score - label for calibration."""
-    if measure == "calibration_error":
-        assert table.residual is not None
-        n = table.counts[[a, b]].sum(axis=1)
-        (ma, va), (mb, vb) = table.residual[a], table.residual[b]
-        if va + vb == 0:
-            return 1.0 if ma == mb else 0.0
-        return float(
-            ttest_ind_from_stats(ma, np.sqrt(va), n[0], mb, np.sqrt(vb), n[1], equal_var=False).pvalue
-        )
-    hits = table.counts[[a, b]][:, list(_NUMERATOR[measure])].sum(axis=1)
-    size = table.size(measure)[[a, b]]
-    contingency = np.column_stack([hits, size - hits])
+def welch(stats: FloatArray, sizes: IntArray) -> float:
+    """Two-sided Welch t-test of equal means from two groups' (mean, variance) rows and sizes."""
+    (ma, va), (mb, vb) = stats
+    if va + vb == 0:
+        return 1.0 if ma == mb else 0.0
+    return float(
+        ttest_ind_from_stats(ma, np.sqrt(va), sizes[0], mb, np.sqrt(vb), sizes[1], equal_var=False).pvalue
+    )
+
+
+def proportions(hits: IntArray, sizes: IntArray) -> float:
+    """Two-sided test of equal shares: Pearson chi-square on the 2x2 table (a two-proportion z-test)."""
+    contingency = np.column_stack([hits, sizes - hits])
     if (contingency.sum(axis=0) == 0).any():
         return 1.0  # both groups all-positive or all-negative on this rate: no difference to test
     return float(chi2_contingency(contingency, correction=False).pvalue)
 
 
-def _component(table: GroupTable, measure: str, how: Comparison) -> dict[str, Any] | None:
+def _p_value(table: GroupTable, measure: str, a: int, b: int) -> float:
+    """Two-sided test of equal rates in groups a and b: Pearson chi-square on the 2x2 table of the rate's
+    rows (a two-proportion z-test), or Welch's t-test on score - label for calibration."""
+    if measure == "calibration_error":
+        assert table.residual is not None
+        return welch(table.residual[[a, b]], table.counts[[a, b]].sum(axis=1))
+    hits = table.counts[[a, b]][:, list(_NUMERATOR[measure])].sum(axis=1)
+    return proportions(hits, table.size(measure)[[a, b]])
+
+
+def _component(table: Table, measure: str, how: Comparison) -> dict[str, Any] | None:
     """The gap on one measure among groups with enough rows; None when fewer than two can be judged."""
     judged = table.size(measure) >= how.min_size
     point = np.where(judged, table.values[measure], np.nan)
@@ -251,11 +297,16 @@ def _ci(draws: FloatArray, level: float) -> tuple[float | None, float | None, in
 
 
 def disparity(table: GroupTable, name: str, how: Comparison) -> dict[str, Any]:
-    """The disparity `name` (see DISPARITIES) with its bootstrap CI and a significance test for the worst pair.
+    """The disparity `name` (see DISPARITIES) with its bootstrap CI and a significance test for the worst pair."""
+    return compare(table, DISPARITIES[name], how, lambda m, a, b: _p_value(table, m, a, b))
 
-    The p-value is Bonferroni-adjusted for the number of pairs (and measures) the worst pair was picked from.
-    """
-    parts = [c for m in DISPARITIES[name] if m in table.values and (c := _component(table, m, how))]
+
+def compare(
+    table: Table, measures: tuple[str, ...], how: Comparison, test: Callable[[str, int, int], float]
+) -> dict[str, Any]:
+    """The largest gap on any of `measures` with its bootstrap CI; `test(measure, a, b)` is the p-value of the
+    worst pair, Bonferroni-adjusted for the number of pairs (and measures) that pair was picked from."""
+    parts = [c for m in measures if m in table.values and (c := _component(table, m, how))]
     if not parts:
         return {"value": None, "note": f"fewer than two groups with at least {how.min_size} rows"}
     worst = max(parts, key=lambda c: c["value"])
@@ -263,7 +314,7 @@ def disparity(table: GroupTable, name: str, how: Comparison) -> dict[str, Any]:
     overall = parts[0]["draws"] if len(parts) == 1 else np.fmax(*[c["draws"] for c in parts])
     low, high, defined = _ci(overall, how.level)
     diff_low, diff_high, _ = _ci(worst["difference"], how.level)
-    p_value = _p_value(table, worst["measure"], a, b)
+    p_value = test(worst["measure"], a, b)
     adjusted = min(1.0, p_value * sum(c["comparisons"] for c in parts))
     return {
         "value": worst["value"],
@@ -309,28 +360,34 @@ def impact_ratio(table: GroupTable, how: Comparison) -> dict[str, Any]:
     }
 
 
-def finding(grouping: str, name: str, result: dict[str, Any], favourable: str) -> str:
-    """One plain sentence: which group is disadvantaged on which measure, and by how much."""
+def finding(grouping: str, name: str, result: dict[str, Any], favourable: str, *, scope: str = "") -> str:
+    """One plain sentence: which group is disadvantaged on which measure, and by how much; `scope` follows the
+    disparity's name (multiclass.finding: " for class 'high'")."""
     measure, (a, b), (ra, rb) = result["measure"], result["groups"], result["rates"]
-    low, high = result["difference_ci"]
-    size = f"{100 * result['value']:.1f} points"
-    if low is not None and high is not None:
-        size += f" (95% CI of {a} − {b}: {100 * low:+.1f} to {100 * high:+.1f})"
-    evidence = f"p = {result['p_value_adjusted']:.2g} after adjustment, " + (
-        "statistically significant" if result["significant"] else "not distinguishable from noise"
-    )
+    support = evidence(result, 100, ".1f", " points")
+    name = name.replace("_", " ") + scope
     if measure in ("selection_rate", "tpr", "fpr", "fnr"):
         # more positive predictions help people when the positive outcome is favourable, and harm them otherwise
         helps = (measure != "fnr") == (favourable == "positive")
         lower, higher = (a, b) if ra < rb else (b, a)
         worse = lower if helps else higher
         return (
-            f"{grouping}: {worse} is disadvantaged on {name.replace('_', ' ')} — {NAMES[measure]} "
-            f"{100 * ra:.1f}% for {a} vs {100 * rb:.1f}% for {b}, a gap of {size}; {evidence}."
+            f"{grouping}: {worse} is disadvantaged on {name} — {NAMES[measure]} "
+            f"{100 * ra:.1f}% for {a} vs {100 * rb:.1f}% for {b}, {support}."
         )
     return (
-        f"{grouping}: {NAMES[measure]} differs on {name.replace('_', ' ')} — {ra:.3f} for {a} vs {rb:.3f} for {b}, "
-        f"a gap of {size}; {evidence}."
+        f"{grouping}: {NAMES[measure]} differs on {name} — {ra:.3f} for {a} vs {rb:.3f} for {b}, {support}."
+    )
+
+
+def evidence(result: dict[str, Any], scale: float, spec: str, unit: str) -> str:
+    """'a gap of … (95% CI of a − b: …); p = … after adjustment, …', numbers scaled and formatted by `spec`."""
+    (a, b), (low, high) = result["groups"], result["difference_ci"]
+    size = f"{scale * result['value']:{spec}}{unit}"
+    if low is not None and high is not None:
+        size += f" (95% CI of {a} − {b}: {scale * low:+{spec}} to {scale * high:+{spec}})"
+    return f"a gap of {size}; p = {result['p_value_adjusted']:.2g} after adjustment, " + (
+        "statistically significant" if result["significant"] else "not distinguishable from noise"
     )
 
 
@@ -377,7 +434,7 @@ def tradeoff(
     }
 
 
-def _gap(table: GroupTable, measures: tuple[str, ...], how: Comparison) -> float | None:
+def _gap(table: Table, measures: tuple[str, ...], how: Comparison) -> float | None:
     values = [c["value"] for m in measures if (c := _component(table, m, how))]
     return max(values) if values else None
 

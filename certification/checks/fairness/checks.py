@@ -5,6 +5,7 @@ All checks share one audit of the evaluation set (certification/fairness.py), co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.base import clone
 
 from certification.checks.base import Check, Outcome, Status, check, compare
 from certification.checks.fairness import audit as engine
+from certification.checks.fairness import regression
 from certification.errors import NotApplicable
 from certification.plots import interval_chart
 from certification.run.context import CacheKey, RunContext
@@ -29,15 +31,48 @@ LIMITS = {
 }
 
 
-AUDIT = CacheKey[dict[str, engine.GroupTable]]("fairness.audit")
+# regression disparity -> the spec field holding its threshold
+REGRESSION_LIMITS = {
+    "outcome_parity": "max_mean_prediction_difference",
+    "residual_bias": "max_mean_residual_difference",
+    "bounded_group_loss": "max_group_loss_difference",
+    "threshold_parity": "max_share_above_difference",
+}
+REGRESSION_NAMES = {
+    "mean_prediction": "mean prediction",
+    "mean_residual": "mean residual (prediction − truth)",
+    "mae": "mean absolute error",
+    "rmse": "root mean squared error",
+    "share_above": "share at or above the decision threshold",
+}
+
+AUDIT = CacheKey[Mapping[str, engine.Table]]("fairness.audit")
 
 
 def _policy(ctx: RunContext) -> FairnessPolicy:
     return ctx.spec.checks.fairness
 
 
-def _audit(ctx: RunContext) -> dict[str, engine.GroupTable]:
+def _limits(ctx: RunContext) -> dict[str, str]:
+    return REGRESSION_LIMITS if ctx.task == "regression" else LIMITS
+
+
+def _audit(ctx: RunContext) -> Mapping[str, engine.Table]:
     policy = _policy(ctx)
+    if ctx.task == "regression":
+        return ctx.cached(
+            AUDIT,
+            lambda: regression.audit(
+                ctx.evaluation,
+                ctx.spec.protected_attributes,
+                ctx.y_eval,
+                ctx.pred_eval,
+                threshold=policy.decision_threshold,
+                intersections=policy.intersections != "off",
+                resamples=policy.bootstrap_resamples,
+                seed=policy.seed,
+            ),
+        )
     return ctx.cached(
         AUDIT,
         lambda: engine.audit(
@@ -86,13 +121,14 @@ def _draw(ctx: RunContext, measure: str) -> str:
             flag = f" (n={size}, small)" if size < policy.min_group_size else ""
             rows.append((f"{label}{flag}", table.values[measure][i], low[i], high[i]))
     defined = [r for r in rows if np.isfinite(r[1])]
-    title = f"{engine.NAMES.get(measure, measure)} by group, {policy.confidence_level:.0%} bootstrap CI"
+    names = REGRESSION_NAMES if ctx.task == "regression" else engine.NAMES
+    title = f"{names.get(measure, measure)} by group, {policy.confidence_level:.0%} bootstrap CI"
     interval_chart(
         defined,
         path,
         title=title,
         xlabel=measure,
-        reference=0.0 if measure == "calibration_error" else None,
+        reference=0.0 if measure in ("calibration_error", "mean_residual") else None,
     )
     return str(path)
 
@@ -104,22 +140,33 @@ def _groups(ctx: RunContext) -> dict[str, dict[str, dict[str, Any]]]:
 def evaluate(ctx: RunContext, name: str) -> Outcome:
     """One disparity over every grouping; the worst judged grouping meets the spec's threshold."""
     policy = _policy(ctx)
-    tables = _audit(ctx)
+    tables: Mapping[str, Any] = _audit(ctx)  # the task's own tables, for the task's engine below
+    field = _limits(ctx)[name]
+    limit = getattr(policy, field)
     if name == "calibration_gap" and ctx.score_eval is None:
         raise NotApplicable("no scores: the predictions table has no score column")
-    results = {g: engine.disparity(t, name, _comparison(ctx, g)) for g, t in tables.items()}
+    if name == "threshold_parity" and policy.decision_threshold is None:
+        raise NotApplicable("the spec names no decision threshold (checks.fairness.decision_threshold)")
+    measure: Callable[..., dict[str, Any]]
+    finding: Callable[..., str]
+    if ctx.task == "regression":
+        measure, finding = regression.disparity, regression.finding
+        favourable = "higher" if policy.favourable_outcome == "positive" else "lower"
+    else:
+        measure, finding, favourable = engine.disparity, engine.finding, policy.favourable_outcome
+    results = {g: measure(t, name, _comparison(ctx, g)) for g, t in tables.items()}
     judged = {g: r["value"] for g, r in results.items() if _judged(ctx, g)}
     defined = {g: v for g, v in judged.items() if v is not None}
     worst = max(defined, key=lambda g: defined[g]) if defined else None
-    key = f"max_{name}_difference" if name != "calibration_gap" else "max_calibration_gap"
+    words = {"target": ctx.spec.label.column} if ctx.task == "regression" else {}
     findings = [
-        engine.finding(g, name, r, policy.favourable_outcome)
+        finding(g, name, r, favourable, **words)
         for g, r in results.items()
         if r["value"] is not None
-        and (r["significant"] or (judged.get(g) or 0) > (getattr(policy, LIMITS[name]) or 1))
+        and (r["significant"] or (limit is not None and (judged.get(g) or 0) > limit))
     ]
     measured: dict[str, Any] = {
-        key: None if worst is None else defined[worst],
+        field: None if worst is None else defined[worst],
         "worst_attribute": worst,
         "by_attribute": {g: r["value"] for g, r in results.items()},
         "judged": sorted(judged),
@@ -128,32 +175,71 @@ def evaluate(ctx: RunContext, name: str) -> Outcome:
         "groups": _groups(ctx),
     }
     limits: dict[str, tuple[str, float]] = {}
-    if getattr(policy, LIMITS[name]) is not None:
-        limits[key] = ("max", getattr(policy, LIMITS[name]))
+    if limit is not None:
+        limits[field] = ("max", limit)
     if name == "demographic_parity":
         ratios = {g: engine.impact_ratio(t, _comparison(ctx, g)) for g, t in tables.items()}
         lowest = [r["value"] for g, r in ratios.items() if _judged(ctx, g) and r["value"] is not None]
         measured |= {"min_disparate_impact_ratio": min(lowest, default=None), "impact_ratios": ratios}
         if policy.min_disparate_impact_ratio is not None:
             limits["min_disparate_impact_ratio"] = ("min", policy.min_disparate_impact_ratio)
-    charts = [_chart(ctx, m) for m in engine.DISPARITIES[name]]
+    disparities = regression.DISPARITIES if ctx.task == "regression" else engine.DISPARITIES
+    charts = [_chart(ctx, m) for m in disparities[name]]
     if not limits:
-        message = f"reported, not judged: the spec sets no {LIMITS[name]}"
+        message = f"reported, not judged: the spec sets no {field}"
         return Outcome(Status.PASS, measured, {}, " ".join([message, *findings]), charts)
     outcome = compare(measured, limits)
     message = "; ".join([outcome.message, *findings])
     return Outcome(outcome.status, measured, outcome.threshold, message, charts)
 
 
-def _disparity_check(name: str) -> Check:
-    @check(f"fairness.{name}", "fairness", NON_DISCRIMINATION)
+def _disparity_check(name: str, task: str) -> Check:
+    @check(f"fairness.{name}", "fairness", NON_DISCRIMINATION, tasks=(task,))
     def body(ctx: RunContext) -> Outcome:
         return evaluate(ctx, name)
 
     return body
 
 
-DISPARITY_CHECKS = tuple(_disparity_check(name) for name in LIMITS)
+DISPARITY_CHECKS = (
+    *(_disparity_check(name, "binary") for name in LIMITS),
+    *(_disparity_check(name, "regression") for name in REGRESSION_LIMITS),
+)
+
+
+@check("fairness.prediction_distribution", "fairness", NON_DISCRIMINATION, tasks=("regression",))
+def prediction_distribution(ctx: RunContext) -> Outcome:
+    """How far apart groups' whole prediction distributions are (Wasserstein, target units), with a KS test."""
+    policy = _policy(ctx)
+    found = regression.distribution_gap(
+        ctx.evaluation,
+        ctx.spec.protected_attributes,
+        ctx.pred_eval,
+        intersections=policy.intersections != "off",
+        min_size=policy.min_group_size,
+        seed=policy.seed,
+        alpha=policy.alpha,
+    )
+    judged = {g: r["value"] for g, r in found.items() if _judged(ctx, g) and r["value"] is not None}
+    worst = max(judged, key=lambda g: judged[g]) if judged else None
+    findings = [
+        f"{g}: predictions for {r['groups'][0]} and {r['groups'][1]} differ in distribution — Wasserstein "
+        f"distance {r['value']:.4g}, KS statistic {r['ks_statistic']:.3f}, p = {r['p_value_adjusted']:.2g} after "
+        "adjustment"
+        for g, r in found.items()
+        if r["value"] is not None and r["significant"]
+    ]
+    measured = {
+        "max_prediction_distance": None if worst is None else judged[worst],
+        "worst_attribute": worst,
+        "distances": found,
+        "findings": findings,
+    }
+    if policy.max_prediction_distance is None:
+        message = "reported, not judged: the spec sets no max_prediction_distance"
+        return Outcome(Status.PASS, measured, {}, " ".join([message, *findings]))
+    outcome = compare(measured, {"max_prediction_distance": ("max", policy.max_prediction_distance)})
+    return Outcome(outcome.status, measured, outcome.threshold, "; ".join([outcome.message, *findings]))
 
 
 @check("fairness.group_sizes", "fairness", NON_DISCRIMINATION)
@@ -161,12 +247,13 @@ def group_sizes(ctx: RunContext) -> Outcome:
     """Warn about groups or group rates resting on fewer rows than the spec's minimum: reported, not judged."""
     minimum = _policy(ctx).min_group_size
     small, thin = [], []
+    rates = () if ctx.task == "regression" else ("tpr", "fpr", "ppv")  # a regressor's measures use every row
     for grouping, table in _audit(ctx).items():
         for i, label in enumerate(table.labels):
             count = int(table.counts[i].sum())
             if count < minimum:
                 small.append({"grouping": grouping, "group": label, "count": count})
-            for measure in ("tpr", "fpr", "ppv"):
+            for measure in rates:
                 size = int(table.size(measure)[i])
                 if count >= minimum and size < minimum:
                     thin.append({"grouping": grouping, "group": label, "measure": measure, "rows": size})
@@ -235,12 +322,14 @@ def mitigation(ctx: RunContext) -> Outcome:
     Evidence for reviewers only: the certified model is never replaced, so this check warns rather than passes.
     """
     policy = _policy(ctx)
-    outcomes = {n: evaluate(ctx, n) for n in LIMITS} if policy.mitigation else {}
+    outcomes = {n: evaluate(ctx, n) for n in _limits(ctx)} if policy.mitigation else {}
     failing = [n for n, o in outcomes.items() if o.status is Status.FAIL]
     if not failing:
         raise NotApplicable(
             "no fairness check failed" if policy.mitigation else "mitigation is off in the spec"
         )
+    if ctx.task == "regression":
+        return _bounded_group_loss(ctx, failing, outcomes)
     if ctx.score_eval is None:
         raise NotApplicable("post-processing needs scores; the predictions table has none")
     # mitigate for the grouping where the first failing check is worst: finer joint groups can be too small
@@ -272,5 +361,29 @@ def mitigation(ctx: RunContext) -> Outcome:
     return Outcome(Status.WARN, measured, {}, message)
 
 
+def _bounded_group_loss(ctx: RunContext, failing: list[str], outcomes: dict[str, Outcome]) -> Outcome:
+    """A regressor's mitigation: fairlearn's ExponentiatedGradient under BoundedGroupLoss, refit from the recipe
+    (no post-processing method exists for regression)."""
+    policy = _policy(ctx)
+    attributes = str(outcomes[failing[0]].measured["worst_attribute"]).split(engine.JOIN)
+    refit = _refit(ctx, attributes)
+    if refit is None:
+        raise NotApplicable(
+            f"failing: {', '.join(failing)}; bounded-group-loss mitigation refits the model, and this run cannot "
+            "(no training recipe, no training data or a model that does not clone)"
+        )
+    sensitive = ctx.evaluation[attributes].astype("string").fillna(engine.MISSING)
+    rows = regression.mitigate(
+        refit.estimator, refit.x, refit.y, refit.sensitive, refit.x_eval, ctx.y_eval, ctx.pred_eval, sensitive,
+        min_size=policy.min_group_size, seed=policy.seed,
+    )  # fmt: skip
+    message = (
+        f"failing: {', '.join(failing)}. ExponentiatedGradient under BoundedGroupLoss ({refit.note}) over the groups "
+        f"of {engine.JOIN.join(attributes)}, measured on the evaluation rows. The certified model is unchanged."
+    )
+    measured = {"failing_checks": failing, "sensitive_features": attributes, "mitigations": rows}
+    return Outcome(Status.WARN, measured, {}, message)
+
+
 # in the order they run
-CHECKS = (*DISPARITY_CHECKS, group_sizes, representation, mitigation)
+CHECKS = (*DISPARITY_CHECKS, prediction_distribution, group_sizes, representation, mitigation)

@@ -10,6 +10,7 @@ one wall-time budget: the attack runs last and samples fewer rows when the budge
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from certification import plots, stats
 from certification.checks.base import Outcome, Status, check, compare
-from certification.checks.robustness import privacy, stress
+from certification.checks.robustness import privacy, regression_search, stress
 from certification.checks.robustness.evasion import attack, choose_attack
 from certification.checks.robustness.perturbation import FeatureSpace
 from certification.errors import CertificationError, NotApplicable
@@ -67,6 +68,7 @@ def membership_inference(ctx: RunContext) -> Outcome:
         ctx.labels,
         seed=policy.seed,
         level=ctx.spec.checks.evaluation.confidence_level,
+        regression=ctx.task == "regression",
     )
     outcome, verdict, png = _judge(
         ctx,
@@ -150,45 +152,48 @@ def stress_tests(ctx: RunContext) -> Outcome:
     sample, base = evaluation_sample(ctx, policy.stress.sample_size)
     y, base_pred = ctx.y_eval[sample], ctx.predict(base)
     level = ctx.spec.checks.evaluation.confidence_level
+    tolerance = policy.prediction_tolerance if ctx.task == "regression" else None
     found = {
-        name: stress.measure(ctx.predict, base_pred, y, build(), level)
+        name: stress.measure(ctx.predict, base_pred, y, build(), level, tolerance)
         for name, build in stress.scenarios(feature_space(ctx), base, policy.stress, policy.seed).items()
     }
     if not found:
         raise NotApplicable("the model has no mutable input to stress and the spec declares no shift")
     worst_flip = max(found, key=lambda n: np.nan_to_num(found[n].flip_rate.value, nan=np.inf))
     worst_drop = max(found, key=lambda n: np.nan_to_num(found[n].accuracy_drop.value, nan=np.inf))
+    # a regressor's decisions change when a prediction moves beyond the tolerance, and its error grows
+    flip, drop = ("changed_rate", "error_increase") if tolerance else ("flip_rate", "accuracy_drop")
     measured = {
-        "flip_rate": found[worst_flip].flip_rate.value,
-        "accuracy_drop": found[worst_drop].accuracy_drop.value,
+        flip: found[worst_flip].flip_rate.value,
+        drop: found[worst_drop].accuracy_drop.value,
         "worst_flip_scenario": worst_flip,
         "worst_accuracy_scenario": worst_drop,
-        "accuracy": float((base_pred == y).mean()),
         "rows": len(base),
         "sampled": len(base) < len(ctx.evaluation),
         "scenarios": {name: s.to_dict() for name, s in found.items()},
     }
+    if tolerance:
+        measured |= {"mae": float(np.abs(base_pred - y).mean()), "prediction_tolerance": tolerance}
+    else:
+        measured["accuracy"] = float((base_pred == y).mean())
     outcome = compare(
-        measured,
-        {
-            "flip_rate": ("max", policy.stress.max_flip_rate),
-            "accuracy_drop": ("max", policy.stress.max_accuracy_drop),
-        },
+        measured, {flip: ("max", policy.stress.max_flip_rate), drop: ("max", policy.stress.max_accuracy_drop)}
     )
+    what = f"moves by more than {tolerance:g}" if tolerance else "changes"
     png = plots.interval_chart(
         [(name, s.flip_rate.value, s.flip_rate.lower, s.flip_rate.upper) for name, s in found.items()],
         ctx.evidence_path("stress_flip_rates.png"),
         title="Decisions each stress changes",
-        xlabel=f"flip rate: share of {len(base):,} evaluation rows whose prediction changes",
+        xlabel=f"share of {len(base):,} evaluation rows whose prediction {what}",
         reference=policy.stress.max_flip_rate,
     )
     crashed = [f"{name} ({s.error})" for name, s in found.items() if s.error]
-    note = f"; worst: {worst_flip} (flips), {worst_drop} (accuracy)"
+    note = f"; worst: {worst_flip} ({flip.split('_')[0]}), {worst_drop} ({drop.split('_')[0]})"
     note += f"; scoring failed under {', '.join(crashed)}" if crashed else ""
     return Outcome(outcome.status, measured, outcome.threshold, outcome.message + note, [str(png)])
 
 
-@check("robustness.confidence_fallback", "robustness", SAFETY)
+@check("robustness.confidence_fallback", "robustness", SAFETY, tasks=("binary",))
 def confidence_fallback(ctx: RunContext) -> Outcome:
     fallback = ctx.spec.checks.robustness.fallback
     if fallback is None:
@@ -242,16 +247,17 @@ def edge_cases(ctx: RunContext) -> Outcome:
                 scores[name] = float(ctx.scores(case)[0])
             except Exception as exc:  # noqa: BLE001 - a crash on an edge case is the finding
                 problems[name] = f"{type(exc).__name__}: {exc}"
+    regression = ctx.task == "regression"
     for name, score in scores.items():
-        if not (np.isfinite(score) and 0.0 <= score <= 1.0):
-            problems[name] = f"score {score!r} is not a probability"
+        if not (np.isfinite(score) and (regression or 0.0 <= score <= 1.0)):
+            problems[name] = f"score {score!r} is not {'finite' if regression else 'a probability'}"
     measured = {"cases": len(cases), "failed_cases": len(problems), "failures": problems}
     if problems:
         shown = "; ".join(f"{k}: {v}" for k, v in list(problems.items())[:5])
         message = f"{len(problems)} of {len(cases)} edge-case inputs break scoring: {shown}"
         return Outcome(Status.FAIL, measured, {"max_failed_cases": 0}, message)
-    message = (
-        f"all {len(cases)} edge-case inputs (extremes, unseen categories, blanks) score to a probability"
+    message = f"all {len(cases)} edge-case inputs (extremes, unseen categories, blanks) score to " + (
+        "a finite prediction" if regression else "a probability"
     )
     return Outcome(Status.PASS, measured, {"max_failed_cases": 0}, message)
 
@@ -268,20 +274,14 @@ def evasion(ctx: RunContext) -> Outcome:
         return Outcome(Status.NOT_APPLICABLE, message="the model has no mutable numeric input to perturb")
     deadline = ctx.started("robustness") + policy.time_budget_seconds
     sample, base = evaluation_sample(ctx, policy.sample_size)
+    if ctx.task == "regression":
+        return _regression_evasion(ctx, space, sample, base, deadline)
     method = choose_attack(estimator, policy.attack)
     found = attack(
         space, base, ctx.y_eval[sample], ctx.scores, method, policy.budgets, policy.max_iter, policy.max_eval,
         deadline, policy.seed,
     )  # fmt: skip
-    originals = base.iloc[found.examples["attack_row"].to_numpy()].reset_index(drop=True)
-    invalid = space.violations(originals, found.examples.reset_index(drop=True))
-    if invalid:  # a bug in the attack's constraints must never pass as evidence
-        raise CertificationError(f"the attack produced invalid inputs: {'; '.join(invalid)}")
-    examples = found.examples.assign(
-        evaluation_row=ctx.evaluation.index[sample][found.examples["attack_row"]]
-    )
-    csv = ctx.evidence_path("adversarial_examples.csv")
-    examples.to_csv(csv, index=False)
+    csv = _examples(ctx, space, sample, base, found.examples)
 
     level = ctx.spec.checks.evaluation.confidence_level
     shares = {
@@ -326,6 +326,80 @@ def evasion(ctx: RunContext) -> Outcome:
     note += ", stopped by the stage's time budget)" if found.stopped_early else ")"
     if method == "hopskipjump":
         note += "; a decision attack bounds the smallest flipping move from above, so this is optimistic"
+    return Outcome(outcome.status, measured, outcome.threshold, outcome.message + note, [str(png), str(csv)])
+
+
+def _examples(
+    ctx: RunContext, space: FeatureSpace, sample: np.ndarray, base: pd.DataFrame, examples: pd.DataFrame
+) -> Path:
+    """The adversarial inputs as evidence, refused if any breaks the feature space's constraints."""
+    originals = base.iloc[examples["attack_row"].to_numpy()].reset_index(drop=True)
+    invalid = space.violations(originals, examples.reset_index(drop=True))
+    if invalid:  # a bug in the attack's constraints must never pass as evidence
+        raise CertificationError(f"the attack produced invalid inputs: {'; '.join(invalid)}")
+    csv = ctx.evidence_path("adversarial_examples.csv")
+    examples.assign(evaluation_row=ctx.evaluation.index[sample][examples["attack_row"]]).to_csv(
+        csv, index=False
+    )
+    return csv
+
+
+def _regression_evasion(
+    ctx: RunContext, space: FeatureSpace, sample: np.ndarray, base: pd.DataFrame, deadline: float
+) -> Outcome:
+    """The largest prediction change a constrained black-box search reaches in each budget (ART has no evasion
+    attack on regressors): a row is moved when its prediction shifts by more than the spec's tolerance."""
+    policy = ctx.spec.checks.robustness
+    tolerance = policy.prediction_tolerance
+    assert tolerance is not None  # the spec requires it for a regression task
+    found = regression_search.search(
+        space, base, ctx.scores, policy.budgets, queries=policy.max_eval, tolerance=tolerance, deadline=deadline,
+        seed=policy.seed,
+    )  # fmt: skip
+    csv = _examples(ctx, space, sample, base, found.examples)
+    level = ctx.spec.checks.evaluation.confidence_level
+    shares = {b: stats.proportion(found.moved[b], found.rows, level) for b in found.budgets}
+    changes = {b: found.max_change[b] for b in found.budgets}
+    measured = {
+        "attack_success_rate": shares[policy.epsilon].value,
+        "epsilon": policy.epsilon,
+        "prediction_tolerance": tolerance,
+        "method": "constrained black-box search",
+        "curve": [
+            {
+                "epsilon": b,
+                "moved_share": shares[b].to_dict(),
+                "median_max_change": float(np.median(changes[b])) if len(changes[b]) else None,
+                "largest_change": float(np.max(changes[b])) if len(changes[b]) else None,
+            }
+            for b in found.budgets
+        ],
+        "rows_requested": len(base),
+        "rows_attacked": found.rows,
+        "queries_per_row_and_budget": policy.max_eval,
+        "queries_used": found.queries_used,
+        "stopped_by_time_budget": found.stopped_early,
+        "perturbed_features": space.numeric,
+        "frozen_features": space.frozen,
+        "seconds": found.seconds,
+        "time_budget_seconds": policy.time_budget_seconds,
+    }
+    outcome = compare(measured, {"attack_success_rate": ("max", policy.max_attack_success_rate)})
+    png = plots.robustness_curve(
+        {
+            f"rows moved by more than {tolerance:g}": [
+                (b, e.value, e.lower, e.upper) for b, e in shares.items()
+            ]
+        },
+        ctx.evidence_path("robustness_curve.png"),
+        title=f"Constrained search on {found.rows} rows: predictions moved beyond the tolerance",
+        budget=policy.epsilon,
+    )
+    note = (
+        f" at ε={policy.epsilon:g} (share of {found.rows} of {len(base)} sampled rows whose prediction moves"
+    )
+    note += f" by more than {tolerance:g}"
+    note += ", stopped by the stage's time budget)" if found.stopped_early else ")"
     return Outcome(outcome.status, measured, outcome.threshold, outcome.message + note, [str(png), str(csv)])
 
 

@@ -20,6 +20,7 @@ from art.attacks.inference.membership_inference import (
     MembershipInferenceBlackBoxRuleBased,
 )
 from art.estimators.classification import BlackBoxClassifier
+from art.estimators.regression import BlackBoxRegressor
 from pandas.api.types import is_numeric_dtype
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.preprocessing import OrdinalEncoder
@@ -121,27 +122,39 @@ def _share(hits: np.ndarray, level: float) -> stats.Estimate:
 
 
 def membership_inference(
-    sample: Sample, scores: Scores, labels: Labels, *, seed: int, level: float
+    sample: Sample, scores: Scores, labels: Labels, *, seed: int, level: float, regression: bool = False
 ) -> dict[str, MembershipAttack]:
-    """ART's learned black-box attack (a random forest on score and label) and its rule-based one (a correct
-    prediction means member)."""
+    """ART's learned black-box attack (a random forest on score and label; for a regressor on its loss and the
+    target, ART's only input for regressors) and a rule: a correct prediction means member (ART's rule-based attack;
+    for a regressor, Yeom et al.'s: a squared error no larger than the members' mean on the learning half)."""
     y = labels(sample.rows)
-    positive = scores(sample.rows)
+    output = scores(sample.rows)
+
+    def looked_up(x: np.ndarray) -> np.ndarray:
+        return output[np.rint(x[:, 0]).astype(int)]
 
     def probabilities(x: np.ndarray) -> np.ndarray:
-        p = positive[np.rint(x[:, 0]).astype(int)]
+        p = looked_up(x)
         return np.column_stack([1.0 - p, p])
 
-    model = BlackBoxClassifier(probabilities, input_shape=(1,), nb_classes=2)
+    model: Any = (
+        BlackBoxRegressor(looked_up, input_shape=(1,))
+        if regression
+        else BlackBoxClassifier(probabilities, input_shape=(1,), nb_classes=2)
+    )
     x = np.arange(len(sample.rows), dtype=np.float32)[:, None]
     member, learn, judge = sample.member, sample.learn, ~sample.learn
-    learned = MembershipInferenceBlackBox(model, attack_model_type="rf")
+    learned = MembershipInferenceBlackBox(
+        model, input_type="loss" if regression else "prediction", attack_model_type="rf"
+    )
     learned.attack_model.set_params(random_state=seed)  # ART leaves its default forest unseeded
     learned.fit(x[learn & member], y[learn & member], x[learn & ~member], y[learn & ~member])
-    guesses = {
-        "black-box rf": learned.infer(x[judge], y[judge]),
-        "rule-based": MembershipInferenceBlackBoxRuleBased(model).infer(x[judge], y[judge]),
-    }
+    if regression:
+        loss = (output - y) ** 2
+        rule = ("loss threshold", loss[judge] <= loss[learn & member].mean())
+    else:
+        rule = ("rule-based", MembershipInferenceBlackBoxRuleBased(model).infer(x[judge], y[judge]))
+    guesses = {"black-box rf": learned.infer(x[judge], y[judge]), rule[0]: rule[1]}
     truth = member[judge]
     attacks = {}
     for name, guess in guesses.items():

@@ -95,11 +95,13 @@ def scenarios(
 
 @dataclass(frozen=True)
 class Stressed:
-    """How one stress moved the model's decisions on the same rows; `error` when scoring failed."""
+    """How one stress moved the model's decisions on the same rows; `error` when scoring failed. For a regressor a
+    'flip' is a prediction moving by more than the tolerance, and the drop is the relative growth of the mean
+    absolute error."""
 
     flip_rate: stats.Estimate
     accuracy_drop: stats.Estimate  # accuracy before minus after, paired on the same rows
-    accuracy: float
+    accuracy: float  # after the stress (regression: the mean absolute error)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,13 +115,22 @@ class Stressed:
 
 def measure(
     predict: Callable[[pd.DataFrame], np.ndarray], base_pred: np.ndarray, y: np.ndarray, frame: pd.DataFrame,
-    level: float,
+    level: float, tolerance: float | None = None,
 ) -> Stressed:  # fmt: skip
     try:
         pred = predict(frame)
     except Exception as exc:  # noqa: BLE001 - a model that cannot score stressed inputs fails the stress test
         missing = stats.Estimate(float("nan"), float("nan"), float("nan"), level)
         return Stressed(missing, missing, float("nan"), f"{type(exc).__name__}: {exc}")
+    if tolerance is not None:
+        moved = np.abs(pred - base_pred) > tolerance
+        before, after = np.abs(base_pred - y), np.abs(pred - y)
+        growth = stats.paired_difference(after, before, level)  # after - before, in the target's units
+        scale = float(before.mean()) or 1.0
+        relative = stats.Estimate(
+            growth.value / scale, growth.lower / scale, growth.upper / scale, level, growth.resamples
+        )
+        return Stressed(stats.proportion(int(moved.sum()), len(y), level), relative, float(after.mean()))
     before, after = (base_pred == y).astype(float), (pred == y).astype(float)
     return Stressed(
         stats.proportion(int((pred != base_pred).sum()), len(y), level),

@@ -89,7 +89,7 @@ def test_no_single_feature_leaks_in_adult(adult: pd.DataFrame, income: np.ndarra
     result = single_feature_predictiveness(adult, income, features)
 
     # Measured: relationship 0.777, marital_status 0.767, occupation 0.729 lead; fnlwgt is ~0.51.
-    assert 0.7 < result["max_auc"] < 0.9
+    assert result["measure"] == "auc" and 0.7 < result["max_value"] < 0.9
     assert result["worst_feature"] in {"relationship", "marital_status"}
     assert [name for name, _ in result["ranking"]] == sorted(
         features, key=lambda c: -result["per_feature"][c]
@@ -149,3 +149,29 @@ def test_identifier_columns(adult: pd.DataFrame) -> None:
     assert "monotone integer sequence" in flagged["row_number"]
     assert "distinct value" in flagged["uuid"]
     assert "id-like name" in flagged["customer_id"]
+
+
+def test_single_feature_r2_finds_a_planted_leak_in_wages() -> None:
+    """Regression: the cross-fitted R² of one feature alone. In CPS1988 no input explains much of the wage on its
+    own; a copy of the wage with noise does, and a row id (every value unseen out of fold) explains nothing."""
+    from sklearn.metrics import r2_score
+
+    from certification.demo.datasets import load_cps1988
+
+    wages = load_cps1988().sample(5000, random_state=0).reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    planted = wages.assign(
+        wage_band=wages["wage"] * rng.normal(1.0, 0.05, len(wages)),
+        row_id=[uuid.uuid4().hex for _ in wages.index],
+    )
+    features = ["education", "experience", "smsa", "region", "parttime", "wage_band", "row_id"]
+    result = single_feature_predictiveness(planted, planted["wage"].to_numpy(), features, task="regression")
+
+    assert result["measure"] == "r2" and result["worst_feature"] == "wage_band"
+    assert result["max_value"] > 0.9 and result["per_feature"]["row_id"] < 0.01
+    assert max(v for f, v in result["per_feature"].items() if f not in ("wage_band", "row_id")) < 0.2
+    # a categorical input's R² is that of its out-of-fold group means: close to the in-sample one for few levels
+    in_sample = r2_score(wages["wage"], wages.groupby("region")["wage"].transform("mean"))
+    assert result["per_feature"]["region"] == pytest.approx(in_sample, abs=0.01)
+    assert set(result["mutual_information"]) == set(features)
+    json.dumps(result)
