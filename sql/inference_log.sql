@@ -11,12 +11,19 @@ CREATE TABLE IF NOT EXISTS certification_monitoring.inference_log (
     model_version TEXT NOT NULL,
     features      JSONB NOT NULL,
     protected     JSONB NOT NULL DEFAULT '{}',
-    prediction    SMALLINT NOT NULL CHECK (prediction IN (0, 1)),  -- 1: the spec's positive label
+    prediction    DOUBLE PRECISION NOT NULL,  -- binary: 1 is the spec's positive label; regression: the value
     score         DOUBLE PRECISION CHECK (score BETWEEN 0 AND 1),  -- positive-class probability, when known
-    label         SMALLINT CHECK (label IN (0, 1)),
+    label         DOUBLE PRECISION,  -- as prediction
     labelled_at   TIMESTAMPTZ,
     CHECK ((label IS NULL) = (labelled_at IS NULL))
 );
+
+-- a table created for binary models only (0/1 small integers) takes regressors' values too; a no-op once done
+ALTER TABLE certification_monitoring.inference_log
+    DROP CONSTRAINT IF EXISTS inference_log_prediction_check,
+    DROP CONSTRAINT IF EXISTS inference_log_label_check,
+    ALTER COLUMN prediction TYPE DOUBLE PRECISION,
+    ALTER COLUMN label TYPE DOUBLE PRECISION;
 
 CREATE INDEX IF NOT EXISTS inference_log_window
     ON certification_monitoring.inference_log (model_name, logged_at);

@@ -30,7 +30,10 @@ def trend(runs: Runs, run_id: str) -> Path | None:
         return points
 
     def accuracy_drop(s: dict[str, Any]) -> float | None:
-        return None if s["accuracy"] is None else s["baseline_accuracy"] - s["accuracy"]
+        return None if s.get("accuracy") is None else s["baseline_accuracy"] - s["accuracy"]
+
+    def error_growth(s: dict[str, Any]) -> float | None:
+        return None if s.get("mae") is None else s["mae"] / s["baseline_mae"] - 1
 
     series = {
         "largest input PSI": share(
@@ -41,6 +44,7 @@ def trend(runs: Runs, run_id: str) -> Path | None:
         ),
         "score PSI": share(lambda s: s["score_psi"], policy.max_score_psi),
         "accuracy drop": share(accuracy_drop, policy.max_accuracy_drop),
+        "MAE growth": share(error_growth, policy.max_error_increase),
         "largest group-gap growth": share(lambda s: s["max_gap_increase"], policy.max_fairness_gap_increase),
     }
     breached = [w["window_end"] for w in judged if w["status"] == "breach"]

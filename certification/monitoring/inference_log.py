@@ -1,10 +1,11 @@
 """The production inference log monitoring reads: a PostgreSQL table (sql/inference_log.sql) or Parquet files.
 
 A row is one scored request: request_id, logged_at (UTC), model_name, model_version, every model input and protected
-attribute, prediction (1 = the spec's positive label), score (positive-class probability) and, once it arrives,
-label and labelled_at. In PostgreSQL the inputs and protected attributes are two JSON objects, so one table serves
-every model; in Parquet files each is a column of its own. Windows are read in chunks of bounded size, so a window
-of any length fits in memory one chunk at a time.
+attribute, prediction (a binary model: 1 = the spec's positive label; a regressor: the predicted value), score (the
+positive-class probability; empty for a regressor) and, once it arrives, label and labelled_at. In PostgreSQL the
+inputs and protected attributes are two JSON objects, so one table serves every model; in Parquet files each is a
+column of its own. Windows are read in chunks of bounded size, so a window of any length fits in memory one chunk at
+a time.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def _read_postgres(
             params = {"model": model_name, "start": start, "end": end}
             for chunk in pd.read_sql(text(sql), streamed, params=params, chunksize=chunk_rows):
                 if len(chunk):
-                    yield chunk.astype({"label": "Int8", "prediction": "int8"})
+                    # one column type for every task: 0/1, a class index or a predicted value
+                    yield chunk.astype({"label": "float64", "prediction": "float64"})
     finally:
         engine.dispose()

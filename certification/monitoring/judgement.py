@@ -10,6 +10,21 @@ from typing import Any
 from certification.spec import MonitoringPolicy
 
 GROUP_METRICS = ("selection_rate", "tpr", "fpr", "accuracy")
+REGRESSION_GROUP_METRICS = ("mean_prediction", "mae")
+
+
+def _regression(comparison: dict[str, Any]) -> bool:
+    return comparison.get("task") == "regression"
+
+
+def _metrics(comparison: dict[str, Any]) -> tuple[str, ...]:
+    return REGRESSION_GROUP_METRICS if _regression(comparison) else GROUP_METRICS
+
+
+def _scale(comparison: dict[str, Any]) -> float:
+    """What a gap is measured in: rate points for a classifier, the certified MAE for a regressor (so that one
+    fraction, max_fairness_gap_increase, reads the same for a wage and for a claim amount)."""
+    return comparison["baseline_performance"]["mae"]["value"] if _regression(comparison) else 1.0
 
 
 def group_rates(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
@@ -25,17 +40,17 @@ def group_rates(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any
         for attribute, groups in comparison["groups"].items()
         for group, g in groups.items()
         if min(g["baseline"]["rows"], g["window"]["rows"]) >= min_rows
-        for metric in GROUP_METRICS
+        for metric in _metrics(comparison)
         if all(math.isfinite(g[side][metric]["value"]) for side in ("baseline", "window"))
     ]
 
 
 def fairness_gaps(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
     """Per protected attribute and group metric: the spread between comparable groups, certified against live."""
-    rates = group_rates(comparison, min_rows)
+    rates, scale = group_rates(comparison, min_rows), _scale(comparison)
     gaps = []
     for attribute in comparison["groups"]:
-        for metric in GROUP_METRICS:
+        for metric in _metrics(comparison):
             pairs = {
                 r["group"]: (r["baseline"], r["window"])
                 for r in rates
@@ -50,7 +65,7 @@ def fairness_gaps(comparison: dict[str, Any], min_rows: int) -> list[dict[str, A
                     "metric": metric,
                     "baseline_gap": max(before) - min(before),
                     "window_gap": max(after) - min(after),
-                    "increase": (max(after) - min(after)) - (max(before) - min(before)),
+                    "increase": ((max(after) - min(after)) - (max(before) - min(before))) / scale,
                     "most_changed": max(pairs, key=lambda g: abs(pairs[g][1] - pairs[g][0])),
                 }
             )
@@ -74,21 +89,31 @@ def judge(comparison: dict[str, Any], drift: dict[str, Any] | None, policy: Moni
         breaches.append(f"prediction drift: score PSI {score_psi:.3f} > {policy.max_score_psi}")
     live, certified = comparison["performance"], comparison["baseline_performance"]
     if live["rows"] >= policy.min_labelled_rows:
-        drop = certified["accuracy"]["value"] - live["accuracy"]["value"]
-        if drop > policy.max_accuracy_drop:
-            breaches.append(
-                f"performance: accuracy {live['accuracy']['value']:.3f} "
-                f"[{live['accuracy']['ci_lower']:.3f}, {live['accuracy']['ci_upper']:.3f}] on {live['rows']} "
-                f"labelled rows vs {certified['accuracy']['value']:.3f} certified "
-                f"(drop {drop:.3f} > {policy.max_accuracy_drop})"
-            )
+        breaches += _performance(live, certified, policy, _regression(comparison))
+    unit = " of the certified MAE" if _regression(comparison) else ""
     breaches += [
-        f"fairness: {g['attribute']} {g['metric']} gap {g['window_gap']:.3f} vs {g['baseline_gap']:.3f} certified "
-        f"(+{g['increase']:.3f} > {policy.max_fairness_gap_increase}; most changed: {g['most_changed']})"
+        f"fairness: {g['attribute']} {g['metric']} gap {g['window_gap']:.4g} vs {g['baseline_gap']:.4g} certified "
+        f"(+{g['increase']:.3f}{unit} > {policy.max_fairness_gap_increase}; most changed: {g['most_changed']})"
         for g in fairness_gaps(comparison, policy.min_group_rows)
         if g["increase"] > policy.max_fairness_gap_increase
     ]
     return breaches
+
+
+def _performance(
+    live: dict[str, Any], certified: dict[str, Any], policy: MonitoringPolicy, regression: bool
+) -> list[str]:
+    """A classifier's accuracy drop, or a regressor's growth of the mean absolute error, beyond the policy."""
+    name, limit = ("mae", policy.max_error_increase) if regression else ("accuracy", policy.max_accuracy_drop)
+    now, then = live[name], certified[name]
+    change = (now["value"] - then["value"]) / then["value"] if regression else then["value"] - now["value"]
+    if not change > limit:
+        return []
+    what = f"growth {change:.1%}" if regression else f"drop {change:.3f}"
+    return [
+        f"performance: {name} {now['value']:.4g} [{now['ci_lower']:.4g}, {now['ci_upper']:.4g}] on {live['rows']} "
+        f"labelled rows vs {then['value']:.4g} certified ({what} > {limit:g})"
+    ]
 
 
 def root_cause(
@@ -108,7 +133,8 @@ def root_cause(
         "changed": None if shift is None else shift > policy.max_calibration_shift,
     }
     prediction = comparison["prediction"]
-    accuracy = comparison["performance"]["accuracy"]["value"]
+    measure = "mae" if _regression(comparison) else "accuracy"
+    accuracy = comparison["performance"][measure]["value"]
     gaps = fairness_gaps(comparison, policy.min_group_rows)
     text = [
         "Inputs that moved most: "
@@ -117,19 +143,24 @@ def root_cause(
             for f in features
         )
         + ".",
-        f"Scores: PSI {prediction['score_psi']:.3f}; positive rate {prediction['positive_rate']['value']:.3f} "
-        f"vs {prediction['baseline_positive_rate']:.3f} certified.",
+        (
+            f"Predictions: PSI {prediction['score_psi']:.3f}; mean {prediction['mean_prediction']:.4g} vs "
+            f"{prediction['baseline_mean_prediction']:.4g} certified."
+            if _regression(comparison)
+            else f"Scores: PSI {prediction['score_psi']:.3f}; positive rate "
+            f"{prediction['positive_rate']['value']:.3f} vs {prediction['baseline_positive_rate']:.3f} certified."
+        ),
     ]
     if math.isfinite(accuracy):
         text.append(
-            f"Accuracy on {comparison['labelled_rows']} labelled rows {accuracy:.3f} vs "
-            f"{comparison['baseline_performance']['accuracy']['value']:.3f} certified."
+            f"{'MAE' if measure == 'mae' else 'Accuracy'} on {comparison['labelled_rows']} labelled rows "
+            f"{accuracy:.4g} vs {comparison['baseline_performance'][measure]['value']:.4g} certified."
         )
     if groups:
         text.append(
             "Groups that changed most: "
             + "; ".join(
-                f"{c['attribute']}={c['group']} {c['metric']} {c['baseline']:.3f} → {c['window']:.3f}"
+                f"{c['attribute']}={c['group']} {c['metric']} {c['baseline']:.4g} → {c['window']:.4g}"
                 for c in groups
             )
             + "."
@@ -151,8 +182,8 @@ def root_cause(
         "evidently": None
         if drift is None
         else {k: drift[k] for k in ("drifted_columns", "drifted_share", "sampled_rows", "window_rows")},
-        "accuracy": accuracy if math.isfinite(accuracy) else None,
-        "baseline_accuracy": comparison["baseline_performance"]["accuracy"]["value"],
+        measure: accuracy if math.isfinite(accuracy) else None,
+        f"baseline_{measure}": comparison["baseline_performance"][measure]["value"],
         "max_gap_increase": max((g["increase"] for g in gaps), default=None),
         "degraded_groups": groups,
         "label_score": relationship,

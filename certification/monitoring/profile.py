@@ -9,7 +9,7 @@ sample, and the result says how many rows it saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +83,9 @@ class Profile:
         default_factory=lambda: np.zeros((len(SCORE_EDGES) - 1, 2), dtype=np.int64)
     )
     confusion: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONFUSION, 0))
-    groups: dict[str, dict[Any, dict[str, int]]] = field(default_factory=dict)
+    groups: dict[str, dict[Any, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # attribute -> group -> counts/sums
     sample: pd.DataFrame | None = None
     _keys: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -96,6 +98,16 @@ class Profile:
         self.rows += len(chunk)
         for column, bins in self.bins.items():
             self.features[column] = self.features[column] + bins.count(chunk[column])
+        self._outcomes(chunk)
+        # a uniform sample of everything seen: keep the rows with the smallest random keys
+        keys = np.concatenate([self._keys, rng.random(len(chunk))])
+        pool = chunk if self.sample is None else pd.concat([self.sample, chunk], ignore_index=True)
+        keep = np.argsort(keys, kind="stable")[: self.sample_size]
+        self.sample, self._keys = pool.iloc[keep].reset_index(drop=True), keys[keep]
+        return self
+
+    def _outcomes(self, chunk: pd.DataFrame) -> None:
+        """Scores, decisions and, on labelled rows, confusion counts overall and per protected group."""
         score = chunk["score"].to_numpy(dtype=float)
         self.scores += np.histogram(score[~np.isnan(score)], SCORE_EDGES)[0]
         self.positives += int(chunk["prediction"].sum())
@@ -120,17 +132,106 @@ class Profile:
                 counts = mine.setdefault(group, dict.fromkeys(CONFUSION, 0))
                 for name in CONFUSION:
                     counts[name] += int(row[name])
-        # a uniform sample of everything seen: keep the rows with the smallest random keys
-        keys = np.concatenate([self._keys, rng.random(len(chunk))])
-        pool = chunk if self.sample is None else pd.concat([self.sample, chunk], ignore_index=True)
-        keep = np.argsort(keys, kind="stable")[: self.sample_size]
-        self.sample, self._keys = pool.iloc[keep].reset_index(drop=True), keys[keep]
-        return self
+
+    def fresh(self, sample_size: int) -> Profile:
+        """An empty profile counted on the same bins: a window to compare with this baseline."""
+        return Profile(self.bins, self.protected, sample_size=sample_size)
 
     def read(self, chunks: Iterable[pd.DataFrame]) -> Profile:
         for chunk in chunks:
             self.update(chunk)
         return self
+
+
+# sums a regression window keeps: over all rows, and over the labelled rows' errors (e = prediction − label)
+SUMS = ("rows", "prediction", "labelled", "absolute_error", "squared_error", "residual")
+
+
+@dataclass
+class RegressionProfile(Profile):
+    """A regressor's window: the histogram of its predictions on the baseline's decile bins, and per protected group
+    the sums that give mean prediction, mean absolute error, RMSE and mean residual exactly."""
+
+    prediction_bins: Bins = field(default_factory=Bins)
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SUMS, 0.0))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.scores = np.zeros(len(self.prediction_bins.labels), dtype=np.int64)
+
+    def fresh(self, sample_size: int) -> Profile:
+        return RegressionProfile(
+            self.bins, self.protected, sample_size=sample_size, prediction_bins=self.prediction_bins
+        )
+
+    def _outcomes(self, chunk: pd.DataFrame) -> None:
+        prediction = chunk["prediction"].astype(float)
+        self.scores += self.prediction_bins.count(prediction)
+        label = chunk["label"].astype(float)
+        known = label.notna().to_numpy()
+        self.labelled += int(known.sum())
+        error = (prediction - label).to_numpy()
+        parts = pd.DataFrame(
+            {
+                "rows": 1.0,
+                "prediction": prediction.to_numpy(),
+                "labelled": known.astype(float),
+                "absolute_error": np.where(known, np.abs(error), 0.0),
+                "squared_error": np.where(known, error**2, 0.0),
+                "residual": np.where(known, error, 0.0),
+            }
+        )
+        for name, total in parts.sum().items():
+            self.totals[str(name)] += float(total)
+        for attribute in self.protected:
+            mine = self.groups.setdefault(attribute, {})
+            for group, row in parts.groupby(chunk[attribute].astype(str).to_numpy()).sum().iterrows():
+                sums = mine.setdefault(group, dict.fromkeys(SUMS, 0.0))
+                for name in SUMS:
+                    sums[name] += float(row[name])
+
+
+def _errors(sums: Mapping[str, float], level: float) -> dict[str, Any]:
+    """Mean prediction over all rows, and MAE (with a normal interval), RMSE and mean residual over labelled rows."""
+    from scipy.stats import norm
+
+    n = sums["labelled"]
+    mae = sums["absolute_error"] / n if n else float("nan")
+    spread = np.sqrt(max(sums["squared_error"] / n - mae**2, 0.0) / n) if n > 1 else float("nan")
+    half = float(norm.ppf(0.5 + level / 2)) * spread
+    return {
+        "rows": int(sums["labelled"]),
+        "mean_prediction": {"value": sums["prediction"] / sums["rows"] if sums["rows"] else float("nan")},
+        "mae": {"value": mae, "ci_lower": mae - half, "ci_upper": mae + half, "ci_level": level},
+        "rmse": {"value": float(np.sqrt(sums["squared_error"] / n)) if n else float("nan")},
+        "mean_residual": {"value": sums["residual"] / n if n else float("nan")},
+    }
+
+
+def _compare_regression(
+    baseline: RegressionProfile, window: RegressionProfile, level: float
+) -> dict[str, Any]:
+    empty = dict.fromkeys(SUMS, 0.0)
+    return {
+        "prediction": {
+            "score_psi": psi(baseline.scores, window.scores),
+            "mean_prediction": _errors(window.totals, level)["mean_prediction"]["value"],
+            "baseline_mean_prediction": _errors(baseline.totals, level)["mean_prediction"]["value"],
+        },
+        "label_score": {"shift": None, "bins_compared": 0},
+        "performance": _errors(window.totals, level),
+        "baseline_performance": _errors(baseline.totals, level),
+        "groups": {
+            attribute: {
+                group: {
+                    "window": _errors(sums, level),
+                    "baseline": _errors(baseline.groups[attribute].get(group, empty), level),
+                }
+                for group, sums in window.groups.get(attribute, {}).items()
+            }
+            for attribute in baseline.protected
+        },
+    }
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, floor: float = 1e-4) -> float:
@@ -173,8 +274,8 @@ def calibration_shift(baseline: Profile, window: Profile, min_rows: int = 30) ->
 
 
 def compare(baseline: Profile, window: Profile, level: float = 0.95) -> dict[str, Any]:
-    """Every row of the window against the baseline: drift per feature and of the scores, live performance and
-    per-group rates on labelled rows, each rate with its exact interval."""
+    """Every row of the window against the baseline: drift per feature and of the scores (a regressor's predictions),
+    live performance and per-group measures on labelled rows, each with its interval."""
     features = {
         column: {
             "psi": psi(baseline.features[column], window.features[column]),
@@ -187,11 +288,16 @@ def compare(baseline: Profile, window: Profile, level: float = 0.95) -> dict[str
         }
         for column in baseline.bins
     }
-    return {
+    common = {
         "rows": window.rows,
         "labelled_rows": window.labelled,
         "features": features,
         "most_drifted": sorted(features, key=lambda c: -features[c]["psi"]),
+    }
+    if isinstance(baseline, RegressionProfile) and isinstance(window, RegressionProfile):
+        return {**common, "task": "regression", **_compare_regression(baseline, window, level)}
+    return {
+        **common,
         "prediction": {
             "score_psi": psi(baseline.scores, window.scores),
             "positive_rate": stats.proportion(window.positives, window.rows, level).to_dict(),

@@ -18,7 +18,7 @@ from certification.monitoring import inference_log
 from certification.monitoring.actions import outcome_of
 from certification.monitoring.certified import Certified, monitored
 from certification.monitoring.judgement import judge, root_cause
-from certification.monitoring.profile import Profile, compare, evidently_drift
+from certification.monitoring.profile import compare, evidently_drift
 from certification.monitoring.snapshot import baseline
 from certification.run.records import Runs
 
@@ -109,7 +109,7 @@ def judge_window(runs: Runs, certified: Certified, start: datetime, end: datetim
     protected = certified.spec.protected_attributes
     try:
         chunks = inference_log.read_window(source, certified.name, start, end, features, protected, numeric)
-        window = Profile(reference.bins, protected, sample_size=policy.sample_size).read(chunks)
+        window = reference.fresh(policy.sample_size).read(chunks)
     except Exception as exc:  # an unreachable or malformed log is an error, never a quiet window
         raise CertificationError(f"cannot read the inference log {_safe(source)}: {exc}") from exc
     if window.rows < policy.min_rows:  # too few to judge either way: recorded as such, never as a pass
