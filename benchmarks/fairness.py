@@ -1,11 +1,15 @@
 """Group metrics with bootstrap CIs: our confusion-count engine against fairlearn's MetricFrame, as JSON.
 
     python benchmarks/fairness.py --rows 100000 1000000 10000000 --resamples 1000 --out benchmarks/results/fairness.json
+    python benchmarks/fairness.py --task regression --rows 1000000 --out benchmarks/results/fairness_regression.json
 
 Data: synthetic rows with the Adult sex x race group shares (2 x 5 groups, intersections included), labels and
 scores drawn per row. Each size runs in a fresh process so its peak RSS is its own. fairlearn runs one MetricFrame
 pass (the same eight group metrics, over sex and race jointly) and a MetricFrame bootstrap at a small n_boot; its
 time for the full number of resamples is extrapolated linearly from that (each resample is another full pass).
+--task regression audits a continuous prediction of a wage-like target on the same groups (mean prediction, mean
+target, mean residual, MAE, RMSE, share above a threshold) and adds the largest absolute difference between our
+point values and fairlearn's over the joint groups.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
 from certification.checks.fairness import audit as engine  # noqa: E402
+from certification.checks.fairness import regression  # noqa: E402
 
 # Adult evaluation shares (adult.test): sex x race
 SEX = {"Male": 0.667, "Female": 0.333}
@@ -37,32 +42,59 @@ RACE = {
     "Other": 0.008,
 }
 
+THRESHOLD = 600.0  # regression: the share of predictions at or above it
 
-def synthetic(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
+
+def _groups(rng: np.random.Generator, rows: int) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "sex": rng.choice(list(SEX), rows, p=list(SEX.values())),
             "race": rng.choice(list(RACE), rows, p=np.array(list(RACE.values())) / sum(RACE.values())),
         }
     )
+
+
+def synthetic(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = _groups(rng, rows)
     score = np.clip(rng.beta(2, 5, rows) + 0.1 * (frame["sex"] == "Male").to_numpy(), 0, 1)
     y = (rng.random(rows) < score).astype(np.int64)
     return frame, y, (score >= 0.3).astype(np.int64), score
 
 
-def ours(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, score: np.ndarray, resamples: int) -> float:
+def synthetic_regression(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A weekly wage (log-normal, higher for men) and a prediction with multiplicative error and a small bias."""
+    rng = np.random.default_rng(seed)
+    frame = _groups(rng, rows)
+    male = (frame["sex"] == "Male").to_numpy()
+    y = rng.lognormal(6.2, 0.6, rows) * np.where(male, 1.2, 1.0)
+    return frame, y, y * rng.lognormal(0.0, 0.3, rows) + np.where(male, 15.0, -5.0)
+
+
+def ours(
+    frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, score: np.ndarray, resamples: int
+) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
     tables = engine.audit(frame, ["sex", "race"], y, pred, score, resamples=resamples)
     for table in tables.values():
         for name in engine.DISPARITIES:
             engine.disparity(table, name, engine.Comparison(30))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, tables
 
 
-def fairlearn_frame(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, n_boot: int | None) -> float:
+def ours_regression(
+    frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, resamples: int
+) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    tables = regression.audit(frame, ["sex", "race"], y, pred, threshold=THRESHOLD, resamples=resamples)
+    for table in tables.values():
+        for name in regression.DISPARITIES:
+            regression.disparity(table, name, engine.Comparison(30))
+    return time.perf_counter() - started, tables
+
+
+def binary_metrics() -> dict[str, Any]:
     from fairlearn.metrics import (
-        MetricFrame,
         count,
         false_negative_rate,
         false_positive_rate,
@@ -71,7 +103,7 @@ def fairlearn_frame(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, n_boot
     )
     from sklearn.metrics import accuracy_score, precision_score
 
-    metrics = {
+    return {
         "count": count,
         "selection_rate": selection_rate,
         "base_rate": lambda t, p: float(np.mean(t)),
@@ -81,24 +113,68 @@ def fairlearn_frame(frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, n_boot
         "ppv": lambda t, p: precision_score(t, p, zero_division=0),
         "accuracy": accuracy_score,
     }
+
+
+def regression_metrics() -> dict[str, Any]:
+    from fairlearn.metrics import count
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    return {
+        "count": count,
+        "mean_prediction": lambda t, p: float(np.mean(p)),
+        "mean_target": lambda t, p: float(np.mean(t)),
+        "mean_residual": lambda t, p: float(np.mean(p - t)),
+        "mae": mean_absolute_error,
+        "rmse": root_mean_squared_error,
+        "share_above": lambda t, p: float(np.mean(p >= THRESHOLD)),
+    }
+
+
+def fairlearn_frame(
+    metrics: dict[str, Any], frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, n_boot: int | None
+) -> tuple[float, Any]:
+    from fairlearn.metrics import MetricFrame
+
     started = time.perf_counter()
     extra = {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975], "random_state": 0} if n_boot else {}
-    MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=frame[["sex", "race"]], **extra)
-    return time.perf_counter() - started
+    result = MetricFrame(
+        metrics=metrics, y_true=y, y_pred=pred, sensitive_features=frame[["sex", "race"]], **extra
+    )
+    return time.perf_counter() - started, result
 
 
-def worker(rows: int, resamples: int, boot_sample: int) -> dict[str, Any]:
-    frame, y, pred, score = synthetic(rows)
-    ours(frame.head(1000), y[:1000], pred[:1000], score[:1000], 10)  # warm imports and caches
-    our_seconds = ours(frame, y, pred, score, resamples)
+def _max_difference(table: regression.RegressionTable, by_group: pd.DataFrame) -> float:
+    """Largest absolute difference between our point values (and counts) and fairlearn's, over the joint groups."""
+    by_group.index = [engine.JOIN.join(k) for k in by_group.index]
+    ours = pd.DataFrame({**table.values, "count": table.counts}, index=table.labels)
+    return float((ours[by_group.columns] - by_group.loc[table.labels]).abs().to_numpy(dtype=float).max())
+
+
+def worker(task: str, rows: int, resamples: int, boot_sample: int) -> dict[str, Any]:
+    if task == "binary":
+        frame, y, pred, score = synthetic(rows)
+        metrics = binary_metrics()
+
+        def run(n: int, resamples: int) -> tuple[float, dict[str, Any]]:
+            return ours(frame[:n], y[:n], pred[:n], score[:n], resamples)
+
+    else:
+        frame, y, pred = synthetic_regression(rows)
+        metrics = regression_metrics()
+
+        def run(n: int, resamples: int) -> tuple[float, dict[str, Any]]:
+            return ours_regression(frame[:n], y[:n], pred[:n], resamples)
+
+    run(1000, 10)  # warm imports and caches
+    our_seconds, tables = run(rows, resamples)
     our_rss = peak_rss_mb()
-    one_pass = fairlearn_frame(frame, y, pred, None)
-    boot = fairlearn_frame(frame, y, pred, boot_sample) if boot_sample else None
+    one_pass, reference = fairlearn_frame(metrics, frame, y, pred, None)
+    boot = fairlearn_frame(metrics, frame, y, pred, boot_sample)[0] if boot_sample else None
     # Without a measured bootstrap (too slow at 10M rows), count each resample as one more pass: a lower bound.
     extrapolated = (
         one_pass * (1 + resamples) if boot is None else one_pass + (boot - one_pass) * resamples / boot_sample
     )
-    return {
+    result = {
         "rows": rows,
         "resamples": resamples,
         "ours_seconds": round(our_seconds, 3),
@@ -110,10 +186,15 @@ def worker(rows: int, resamples: int, boot_sample: int) -> dict[str, Any]:
         "speedup_vs_fairlearn_bootstrap": round(extrapolated / our_seconds, 0),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
+    if task == "binary":
+        return result
+    difference = _max_difference(tables["sex & race"], reference.by_group)
+    return {"task": task, **result, "max_abs_difference": difference}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=["binary", "regression"], default="binary")
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument(
@@ -126,12 +207,13 @@ def main() -> None:
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.resamples, args.fairlearn_boot)))
+        print(json.dumps(worker(args.task, args.worker, args.resamples, args.fairlearn_boot)))
         return
 
     results = []
     for rows in args.rows:
-        command = [sys.executable, __file__, "--worker", str(rows), "--resamples", str(args.resamples)]
+        command = [sys.executable, __file__, "--task", args.task, "--worker", str(rows)]
+        command += ["--resamples", str(args.resamples)]
         done = subprocess.run(
             [*command, "--fairlearn-boot", str(args.fairlearn_boot)], capture_output=True, text=True
         )
@@ -140,7 +222,7 @@ def main() -> None:
         else:
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr)
-    write_report("fairness", results, args.out)
+    write_report("fairness" if args.task == "binary" else "fairness_regression", results, args.out)
 
 
 if __name__ == "__main__":

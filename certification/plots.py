@@ -24,22 +24,37 @@ def _figure(path: Path, height: float) -> Iterator[Any]:
         plt.close(fig)
 
 
-def reliability_diagram(table: Sequence[dict[str, float]], ece: float, path: Path) -> Path:
-    """Observed positive rate against mean predicted score per bin; bubble area shows how many rows."""
+def reliability_diagram(
+    table: Sequence[dict[str, float]],
+    ece: float,
+    path: Path,
+    *,
+    keys: tuple[str, str] = ("mean_score", "observed_rate"),
+    axes: tuple[str, str] = ("mean predicted probability", "observed positive rate"),
+    title: str | None = None,
+) -> Path:
+    """Observed outcome against mean prediction per bin; bubble area shows how many rows. Probabilities fill the
+    unit square; a regression's bins (keys and axes given) span the range of their values."""
+    x, y = [r[keys[0]] for r in table], [r[keys[1]] for r in table]
+    probability = keys == ("mean_score", "observed_rate")
+    low, high = (0.0, 1.0) if probability else (min(*x, *y), max(*x, *y))
     with _figure(path, 4.8) as ax:
-        ax.plot([0, 1], [0, 1], linestyle="--", color="#888", label="perfect calibration")
-        total = sum(row["count"] for row in table) or 1
+        ax.plot([low, high], [low, high], linestyle="--", color="#888", label="perfect calibration")
+        counts = [r.get("count", r.get("rows", 0)) for r in table]
+        total = sum(counts) or 1
         ax.scatter(
-            [r["mean_score"] for r in table],
-            [r["observed_rate"] for r in table],
-            s=[30 + 900 * r["count"] / total for r in table],
+            x,
+            y,
+            s=[30 + 900 * c / total for c in counts],
             color="#1f5f8b",
             alpha=0.8,
             label="bins (area ∝ rows)",
         )
-        ax.plot([r["mean_score"] for r in table], [r["observed_rate"] for r in table], color="#1f5f8b")
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed positive rate")
-        ax.set_title(f"Reliability diagram — ECE {ece:.4f}")
+        ax.plot(x, y, color="#1f5f8b")
+        ax.set(xlabel=axes[0], ylabel=axes[1])
+        if probability:
+            ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.set_title(title or f"Reliability diagram — ECE {ece:.4f}")
         ax.legend(loc="upper left")
     return path
 

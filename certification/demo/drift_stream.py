@@ -9,7 +9,8 @@ prediction drift follows from data drift. Scenarios, with t the drift's strength
 - sudden: t jumps from 0 to 1 at the middle window;
 - fairness_regression: no data drift; from the middle window, for one group, a share of labels turns against the
   model's predictions (its positives stop materialising and its negatives succeed), so error rates degrade in that
-  group only and the label/score relationship changes there.
+  group only and the label/score relationship changes there. For a regressor (no positive label), that group's
+  outcomes fall by `flip_share` of their value, so its errors grow and its predictions become too high.
 Labels arrive later: a share of rows carries its label and the time it arrived.
 """
 
@@ -41,7 +42,7 @@ def production_stream(
     features: Sequence[str],
     protected: Sequence[str],
     label: str,
-    positive: Any,
+    positive: Any,  # None: a regressor, whose prediction is the value it predicts
     scenario: Scenario,
     drift_columns: Sequence[str] = (),
     tilt: float = 1.0,
@@ -73,8 +74,12 @@ def production_stream(
         if drifting is not None
         else 0
     )
-    truth = (population[label] == positive).to_numpy(dtype="int8")
-    index = list(model.classes_).index(positive)
+    regression = positive is None
+    truth = (
+        population[label].to_numpy(dtype=float)
+        if regression
+        else (population[label] == positive).to_numpy(dtype="int8")
+    )
     kept = list(dict.fromkeys([*features, *protected]))
     for w in range(windows):
         rng = np.random.default_rng([seed, w])
@@ -82,13 +87,21 @@ def production_stream(
         weights = np.exp(tilt * t * z) if scenario in ("gradual", "sudden") else np.ones(len(population))
         rows = rng.choice(len(population), size=rows_per_window, p=weights / weights.sum())
         frame = population.iloc[rows][kept].reset_index(drop=True)
-        score = np.asarray(model.predict_proba(frame[list(features)]))[:, index]
-        prediction = (np.asarray(model.predict(frame[list(features)])) == positive).astype("int8")
+        inputs = frame[list(features)]
+        if regression:
+            prediction, score = np.asarray(model.predict(inputs), dtype=float), np.full(len(frame), np.nan)
+        else:
+            score = np.asarray(model.predict_proba(inputs))[:, list(model.classes_).index(positive)]
+            prediction = (np.asarray(model.predict(inputs)) == positive).astype("int8")
         outcome = truth[rows].copy()
         if scenario == "fairness_regression" and t > 0:
             column, value = group  # type: ignore[misc]
-            turned = (frame[column] == value).to_numpy() & (rng.random(rows_per_window) < flip_share * t)
-            outcome[turned] = 1 - prediction[turned]
+            members = (frame[column] == value).to_numpy()
+            if regression:
+                outcome[members] *= 1 - flip_share * t
+            else:
+                turned = members & (rng.random(rows_per_window) < flip_share * t)
+                outcome[turned] = 1 - prediction[turned]
         offsets = np.sort(rng.uniform(0, window.total_seconds(), rows_per_window))
         # microseconds, as databases keep them
         logged = (pd.Timestamp(start + w * window) + pd.to_timedelta(offsets, unit="s")).floor("us")
@@ -103,7 +116,7 @@ def production_stream(
                 **{c: frame[c] for c in kept},
                 "prediction": prediction,
                 "score": score,
-                "label": pd.Series(outcome, dtype="Int8").where(known),
+                "label": pd.Series(outcome, dtype="Float64" if regression else "Int8").where(known),
                 "labelled_at": pd.Series(arrived).where(known),
             }
         )

@@ -18,7 +18,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from certification import tracking
 from certification.config import Settings
-from certification.demo.datasets import load_adult, load_compas, load_hmda
+from certification.demo.datasets import load_adult, load_compas, load_cps1988, load_hmda
 
 MODEL_NAME = "adult-income-classifier"
 PROTECTED = ("sex", "race")
@@ -117,6 +117,57 @@ def prepare_hmda(settings: Settings, flavour: str, folder: Path | None = None) -
         run_name=f"hmda-{flavour}",
     )
     spec = folder / f"hmda-{flavour}.yaml"
+    shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
+    return spec
+
+
+# a wage model sees the worker's education, experience and job, never their ethnicity (audited only)
+CPS_FEATURES = ["education", "experience", "smsa", "region", "parttime"]
+CPS_MODEL = "cps-wage-regressor"
+
+
+def cps_files(folder: Path) -> dict[str, Path]:
+    """CPS1988 split 70/30 with a fixed seed: the same files on every machine."""
+    from sklearn.model_selection import train_test_split
+
+    folder.mkdir(parents=True, exist_ok=True)
+    train, evaluation = train_test_split(load_cps1988(), test_size=0.3, random_state=0)
+    paths = {"train": folder / "cps_train.csv", "evaluation": folder / "cps_evaluation.csv"}
+    train.to_csv(paths["train"], index=False)
+    evaluation.to_csv(paths["evaluation"], index=False)
+    return paths
+
+
+def cps_model(train: pd.DataFrame) -> Pipeline:
+    """Weekly wage from education, experience and the job: a gradient-boosted regressor with the gamma loss, since
+    wages are positive and their spread grows with their level."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    categorical = [c for c in CPS_FEATURES if not pd.api.types.is_numeric_dtype(train[c])]
+    columns = ColumnTransformer(
+        [("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)],
+        remainder="passthrough",
+    )
+    regressor = HistGradientBoostingRegressor(loss="gamma", max_iter=200, learning_rate=0.05, random_state=0)
+    return make_pipeline(columns, regressor).fit(train[CPS_FEATURES], train["wage"])
+
+
+def prepare_cps(settings: Settings, folder: Path | None = None) -> Path:
+    """The CPS1988 files, a wage regressor registered as `cps-wage-regressor@candidate`, and the example spec
+    `cps-wages.yaml` beside them; returns the spec path."""
+    folder = folder or settings.home / "cps"
+    paths = cps_files(folder)
+    train = pd.read_csv(paths["train"])
+    tracking.register_model(
+        settings,
+        cps_model(train),
+        CPS_MODEL,
+        "candidate",
+        train[CPS_FEATURES].head(3),
+        trusted_types=SKOPS_TRUSTED,
+        run_name="cps-hgb-gamma",
+    )
+    spec = folder / "cps-wages.yaml"
     shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
     return spec
 

@@ -14,6 +14,12 @@ ENV = Environment(
 )
 
 
+# the order metrics are listed in: a binary classifier's, then a regressor's
+METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
+KEY_REGRESSION_METRICS = ("mae", "rmse", "r2", "median_ae", "mape")
+REGRESSION_ORDER = (*KEY_REGRESSION_METRICS, "poisson_deviance", "gamma_deviance", "tweedie_deviance")
+
+
 def _data_uri(path: str) -> str | None:
     """Embed a PNG so the report stays one self-contained file wherever it is copied (MLflow, bundles)."""
     file = Path(path)
@@ -59,4 +65,5 @@ def render(template: str, **values: Any) -> str:
 ENV.filters["data_uri"] = _data_uri
 ENV.globals["scalar_keys"] = scalar_keys
 ENV.globals["limits"] = limits
+ENV.globals["metric_order"] = (*METRIC_ORDER, *REGRESSION_ORDER)
 ENV.globals["subset"] = lambda mapping, keys: {k: mapping[k] for k in keys}

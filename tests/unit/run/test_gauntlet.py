@@ -73,6 +73,45 @@ def _text(text: str) -> Prepare:
     return lambda spec, folder: text
 
 
+def _regression(
+    target: str, *, classifier: bool = False, change: Callable[[dict[str, Any]], Any] | None = None
+) -> Prepare:
+    """The Adult spec turned into a regression of `target` on the numeric answers, with a fitted linear regressor
+    (or the Adult classifier), then `change`d."""
+
+    def prepare(spec: dict[str, Any], folder: Path) -> None:
+        from sklearn.linear_model import LinearRegression
+
+        evaluation = spec["checks"]["evaluation"]
+        spec.update(task="regression", label={"column": target})
+        spec.pop("monitoring")
+        evaluation.update(thresholds={"mae": {"max": 10}}, slice_metric="mae")
+        evaluation["champion"].update(metric="mae")
+        spec["checks"]["robustness"].pop("fallback")
+        spec["checks"]["robustness"]["prediction_tolerance"] = 5
+        for name in ("max_demographic_parity_difference", "max_equalized_odds_difference"):
+            spec["checks"]["fairness"].pop(name)
+        if not classifier:
+            train = pd.read_csv(spec["datasets"]["train"]["path"])
+            features = [c for c in ("age", "education_num", "capital_gain") if c != target]
+            numeric = train[target] if pd.api.types.is_numeric_dtype(train[target]) else train["age"]
+            path = folder / "regressor.joblib"
+            joblib.dump(LinearRegression().fit(train[features], numeric), path)
+            spec["model"] = {"path": str(path), "sha256": file_sha256(path), "features": features}
+        if change is not None:
+            change(spec)
+
+    return prepare
+
+
+def _then(first: Prepare, second: Prepare) -> Prepare:
+    def prepare(spec: dict[str, Any], folder: Path) -> None:
+        first(spec, folder)
+        second(spec, folder)
+
+    return prepare
+
+
 SERVED = "http://served.invalid"  # replaced by the misbehaving server's address
 
 
@@ -185,6 +224,33 @@ GAUNTLET: dict[str, tuple[Prepare, str]] = {
         "after 2 tries: HTTP 503",
     ),
     "endpoint timing out": (_served("slow", timeout_seconds=0.2), "no answer within 0.2 s"),
+    "regression spec on a text label": (
+        _regression("income"),
+        "label column 'income' holds str values: a regression target must be numeric",
+    ),
+    "regression target with one value": (
+        _then(_regression("hours_per_week"), _data("evaluation", lambda f: f.assign(hours_per_week=40))),
+        "label column 'hours_per_week' has a single value",
+    ),
+    "classifier for a regression task": (
+        _regression("hours_per_week", classifier=True),
+        "is a classifier but the spec's task is regression",
+    ),
+    "classification metric for a regression": (
+        _regression(
+            "hours_per_week",
+            change=lambda s: s["checks"]["evaluation"]["thresholds"].update(accuracy={"min": 0.5}),
+        ),
+        "checks.evaluation.thresholds.accuracy is not a regression metric",
+    ),
+    "regression without a prediction tolerance": (
+        _regression("hours_per_week", change=lambda s: s["checks"]["robustness"].pop("prediction_tolerance")),
+        "prediction_tolerance is required for a regression task",
+    ),
+    "positive label in a regression spec": (
+        _regression("hours_per_week", change=lambda s: s["label"].update(positive=40)),
+        "label.positive and label.values belong to a binary task",
+    ),
     "score column outside [0, 1]": (
         _edit(lambda s: s.update(model={"predictions": {"score_column": "age"}}, training=None)),
         "model.predictions.score_column",
@@ -227,5 +293,5 @@ def test_malformed_input_is_a_recorded_error(
     assert main(["audit", "verify"]) == OK
 
 
-def test_the_gauntlet_is_at_least_35_inputs() -> None:
-    assert len(GAUNTLET) >= 35
+def test_the_gauntlet_is_at_least_40_inputs() -> None:
+    assert len(GAUNTLET) >= 40
