@@ -59,6 +59,43 @@ def reliability_diagram(
     return path
 
 
+def classwise_reliability(
+    tables: Mapping[str, Sequence[dict[str, float]]], path: Path, *, title: str
+) -> Path:
+    """One reliability curve per class (one vs rest: its probability column against the share of its rows)."""
+    with _figure(path, 4.8) as ax:
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#888", label="perfect calibration")
+        for name, table in tables.items():
+            ax.plot(
+                [r["mean_score"] for r in table], [r["observed_rate"] for r in table], marker="o", label=name
+            )
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability of the class")
+        ax.set(ylabel="observed share of the class")
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+    return path
+
+
+def confusion_matrix(counts: Sequence[Sequence[int]], classes: Sequence[str], path: Path) -> Path:
+    """Rows the true class, columns the predicted one; each cell its count and its share of the true class."""
+    import numpy as np
+
+    matrix = np.asarray(counts, dtype=float)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    with _figure(path, 1.6 + 0.55 * len(classes)) as ax:
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        for (i, j), value in np.ndenumerate(matrix):
+            color = "white" if shares[i, j] > 0.6 else "#222"
+            ax.text(
+                j, i, f"{int(value):,}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=8, color=color
+            )
+        ax.set(xlabel="predicted class", ylabel="true class")
+        ax.set_title("Confusion matrix (share of each true class)")
+    return path
+
+
 def interval_chart(
     rows: Sequence[tuple[str, float, float, float]],
     path: Path,

@@ -45,9 +45,13 @@ MULTICLASS_METRICS = (
     "brier",
     "roc_auc_ovr",
     "top_k_accuracy",
+    "min_class_precision",
+    "min_class_recall",
 )
-_CONFUSION_METRICS = frozenset({"balanced_accuracy", "macro_f1", "weighted_f1"})
-_PAIRED_MULTICLASS = MULTICLASS_METRICS[:-1]  # top_k_accuracy would need its k
+_CONFUSION_METRICS = frozenset(
+    {"balanced_accuracy", "macro_f1", "weighted_f1", "min_class_precision", "min_class_recall"}
+)
+_PAIRED_MULTICLASS = tuple(m for m in MULTICLASS_METRICS if m != "top_k_accuracy")  # it would need its k
 _SCORE_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss", "brier"})
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", *REGRESSION_METRICS} - {"r2"})
 _CHUNK_BYTES = 200_000_000
@@ -604,10 +608,13 @@ def mcnemar(y_true: npt.ArrayLike, pred_a: npt.ArrayLike, pred_b: npt.ArrayLike)
     """Exact McNemar test of two classifiers on the same rows.
 
     b counts rows only A gets right, c rows only B gets right; p_value is the two-sided binomial test of b
-    successes in b + c trials at 1/2 (1.0 when the classifiers never disagree on correctness).
+    successes in b + c trials at 1/2 (1.0 when the classifiers never disagree on correctness). Labels are 0/1
+    or, for a multiclass model, class codes.
     """
-    y = _labels(y_true, "y_true")
-    right_a, right_b = _labels(pred_a, "pred_a") == y, _labels(pred_b, "pred_b") == y
+    y, xa, xb = (np.asarray(v) for v in (y_true, pred_a, pred_b))
+    if y.ndim != 1 or xa.shape != y.shape or xb.shape != y.shape:
+        raise ValueError("y_true, pred_a and pred_b must be 1-D arrays of labels of the same length")
+    right_a, right_b = xa == y, xb == y
     b, c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
     p_value = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
     return {"n": int(y.size), "b": b, "c": c, "p_value": p_value}
@@ -792,6 +799,13 @@ def _multiclass_point(name: str, y: CodeArray, proba: FloatArray, top_k: int = 2
             return float("nan")
         # roc_auc_score(multi_class="ovr", average="macro") is this mean; spelled out, it also serves K = 2
         return float(np.mean([skm.roc_auc_score(y == c, proba[:, c]) for c in labels]))
+    if name in ("min_class_precision", "min_class_recall"):
+        # recall over the classes present (as balanced accuracy), precision over all: one never predicted scores 0
+        present = labels[np.bincount(y, minlength=labels.size) > 0]
+        score, among = (
+            (skm.recall_score, present) if name == "min_class_recall" else (skm.precision_score, labels)
+        )
+        return float(score(y, pred, labels=among, average=None, zero_division=0).min())
     call: dict[str, Callable[[], float]] = {
         "accuracy": partial(skm.accuracy_score, y, pred),
         "balanced_accuracy": partial(skm.balanced_accuracy_score, y, pred),
@@ -869,6 +883,8 @@ def _multiclass_evaluator(
                 "balanced_accuracy": rates["recall"].sum(axis=1) / np.count_nonzero(support, axis=1),
                 "macro_f1": rates["f1"].mean(axis=1),
                 "weighted_f1": np.sum(rates["f1"] * support, axis=1) / support.sum(axis=1),
+                "min_class_precision": rates["precision"].min(axis=1),
+                "min_class_recall": np.where(support > 0, rates["recall"], np.inf).min(axis=1),
             }
         if rankings:  # a class absent from a resample makes its AUC, hence the mean, NaN
             out["roc_auc_ovr"] = np.mean([rank(counts)["roc_auc"] for rank in rankings], axis=0)
@@ -914,6 +930,8 @@ def multiclass_estimates(
     which its default also gives for K >= 3, and twice METRICS' binary brier when K = 2. Left out when
     undefined: roc_auc_ovr (the macro mean of one-vs-rest AUCs) when a class has no rows, top_k_accuracy
     unless top_k < K and K >= 3. Resamples where a class is missing have no roc_auc_ovr and are excluded.
+    min_class_recall is the lowest recall among the classes present, min_class_precision the lowest precision
+    among all K (0 for a class never predicted).
     """
     if not 0 < level < 1:
         raise ValueError("level must be in (0, 1)")

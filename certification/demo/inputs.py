@@ -18,7 +18,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from certification import tracking
 from certification.config import Settings
-from certification.demo.datasets import load_adult, load_compas, load_cps1988, load_hmda
+from certification.demo.datasets import load_adult, load_compas, load_cps1988, load_hmda, load_nmes1988
 
 MODEL_NAME = "adult-income-classifier"
 PROTECTED = ("sex", "race")
@@ -168,6 +168,68 @@ def prepare_cps(settings: Settings, folder: Path | None = None) -> Path:
         run_name="cps-hgb-gamma",
     )
     spec = folder / "cps-wages.yaml"
+    shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
+    return spec
+
+
+# self-rated health of Medicare members from their use of care and their circumstances; `afam` and `gender` are audited
+NMES_CLASSES = ("poor", "average", "excellent")
+NMES_FEATURES = [
+    "visits", "nvisits", "ovisits", "novisits", "emergency", "hospital", "chronic", "adl", "region", "age",
+    "married", "school", "income", "employed", "insurance", "medicaid",
+]  # fmt: skip
+NMES_MODEL = "nmes-health-classifier"
+
+
+def nmes_files(folder: Path) -> dict[str, Path]:
+    """NMES1988 split 70/30, stratified on self-rated health, with a fixed seed: the same files on every machine."""
+    from sklearn.model_selection import train_test_split
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = load_nmes1988()
+    train, evaluation = train_test_split(table, test_size=0.3, stratify=table["health"], random_state=0)
+    paths = {"train": folder / "nmes_train.csv", "evaluation": folder / "nmes_evaluation.csv"}
+    train.to_csv(paths["train"], index=False)
+    evaluation.to_csv(paths["evaluation"], index=False)
+    return paths
+
+
+def nmes_model(train: pd.DataFrame) -> Pipeline:
+    """A multinomial logistic regression on the quantiles of the counts (a member with 80 visits is not
+    extrapolated) and one-hot answers, gaps imputed, each class weighted by the inverse square root of its share:
+    'poor' and 'excellent' are rare (13% and 8%), and unweighted the model would hardly ever predict them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import QuantileTransformer
+
+    shares = train["health"].value_counts(normalize=True)
+    weights = {str(c): float(shares[c] ** -0.5) for c in NMES_CLASSES}
+    categorical = [c for c in NMES_FEATURES if not pd.api.types.is_numeric_dtype(train[c])]
+    numeric = [c for c in NMES_FEATURES if c not in categorical]
+    answers = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    )
+    counts = make_pipeline(SimpleImputer(strategy="median"), QuantileTransformer(n_quantiles=100))
+    columns = ColumnTransformer([("categorical", answers, categorical), ("numeric", counts, numeric)])
+    classifier = LogisticRegression(max_iter=3000, class_weight=weights)
+    return make_pipeline(columns, classifier).fit(train[NMES_FEATURES], train["health"])
+
+
+def prepare_nmes(settings: Settings, folder: Path | None = None) -> Path:
+    """The NMES1988 files, a health-status classifier registered as `nmes-health-classifier@candidate`, and the
+    example spec `nmes-health.yaml` beside them; returns the spec path."""
+    folder = folder or settings.home / "nmes"
+    paths = nmes_files(folder)
+    train = pd.read_csv(paths["train"])
+    tracking.register_model(
+        settings,
+        nmes_model(train),
+        NMES_MODEL,
+        "candidate",
+        train[NMES_FEATURES].head(3),
+        trusted_types=["numpy.dtype"],
+        run_name="nmes-logit",
+    )
+    spec = folder / "nmes-health.yaml"
     shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
     return spec
 

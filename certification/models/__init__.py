@@ -16,14 +16,22 @@ from certification.models._loaded import (
 )
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
-from certification.models._scoring import ScoringModel, positive_scores, predicted_values
+from certification.models._scoring import (
+    Output,
+    ScoringModel,
+    class_probabilities,
+    positive_scores,
+    predicted_values,
+)
 
 __all__ = [
     "EndpointClassifier",
     "LoadedModel",
     "OnnxClassifier",
+    "Output",
     "PyfuncClassifier",
     "ScoringModel",
+    "class_probabilities",
     "load_endpoint",
     "load_file",
     "load_model",

@@ -76,7 +76,9 @@ class EndpointClassifier(ScoringModel):
         a float printed differently by the same model does not look like another model)."""
         answers = np.round(self.score(probe.head(PROBE_ROWS)), 9)
         return hashlib.sha256(
-            canonical_json({"metadata": self.metadata, "probe": [format(a, ".9f") for a in answers]}).encode()
+            canonical_json(
+                {"metadata": self.metadata, "probe": [format(a, ".9f") for a in answers.ravel()]}
+            ).encode()
         ).hexdigest()
 
     # -- scoring (batched and concurrent in ScoringModel.score) --------------------------------------------

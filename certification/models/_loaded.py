@@ -16,7 +16,7 @@ from certification.hashing import file_sha256, tree_sha256
 from certification.models._endpoint import EndpointClassifier
 from certification.models._onnx import OnnxClassifier
 from certification.models._pyfunc import PyfuncClassifier
-from certification.models._scoring import ScoringModel
+from certification.models._scoring import BINARY, Output, ScoringModel
 from certification.run.inputs import read_dataset
 from certification.spec import Endpoint, Spec
 
@@ -49,16 +49,17 @@ def load_model(spec: Spec, evaluation_info: dict[str, Any], evaluation: pd.DataF
         column = ref.predictions.score_column or ref.predictions.prediction_column
         reference = f"predictions:{evaluation_info['path']}#{column}"
         return LoadedModel(None, reference, evaluation_info["sha256"], flavour="predictions")
+    output = Output.of(spec)
     if ref.endpoint is not None:
-        return load_endpoint(ref.endpoint, ref.features, ref.score_column, evaluation, spec.task)
+        return load_endpoint(ref.endpoint, ref.features, ref.score_column, evaluation, output)
     if ref.path is not None:
-        return load_file(Path(ref.path), ref.sha256, ref.features, spec.task)
+        return load_file(Path(ref.path), ref.sha256, ref.features, output)
     assert ref.uri is not None
-    return load_registered(ref.uri, ref.score_column, spec.task)
+    return load_registered(ref.uri, ref.score_column, output)
 
 
 def load_file(
-    path: Path, sha256: str | None, features: list[str] | None = None, task: str = "binary"
+    path: Path, sha256: str | None, features: list[str] | None = None, output: Output = BINARY
 ) -> LoadedModel:
     """A local file, refused unless its bytes are the ones the spec pins; its kind is its suffix."""
     if not path.is_file():
@@ -67,7 +68,7 @@ def load_file(
     if actual != sha256:
         raise InputError(str(path), f"sha256 is {actual}, the spec pins {sha256}", field="model.sha256")
     if path.suffix == ".onnx":
-        return LoadedModel(OnnxClassifier(path, features, None, task), str(path), actual, flavour="onnx")
+        return LoadedModel(OnnxClassifier(path, features, None, output), str(path), actual, flavour="onnx")
     flavour = "skops" if path.suffix == ".skops" else "joblib"
     try:
         if flavour == "skops":
@@ -81,7 +82,7 @@ def load_file(
             estimator = joblib.load(path)
     except Exception as exc:
         raise InputError(str(path), f"cannot load model: {exc}", field="model.path") from exc
-    require_task(estimator, str(path), task)
+    require_task(estimator, str(path), output)
     return LoadedModel(estimator, str(path), actual, flavour=flavour)
 
 
@@ -90,11 +91,11 @@ def load_endpoint(
     features: list[str] | None,
     score_column: str | None,
     probe: pd.DataFrame,
-    task: str = "binary",
+    output: Output = BINARY,
 ) -> LoadedModel:
     """A served model, identified by what its server reports and its answers to the probe batch."""
     model = EndpointClassifier(endpoint, features, score_column)
-    model.task = task
+    model.expect(output)
     return LoadedModel(model, f"endpoint:{model.source}", model.identity(probe), flavour="endpoint")
 
 
@@ -104,17 +105,17 @@ def served_identity(spec: Spec) -> str:
     model, endpoint = spec.model, spec.model.endpoint
     assert endpoint is not None
     probe, _ = read_dataset(spec.datasets.evaluation, "evaluation")
-    return load_endpoint(endpoint, model.features, model.score_column, probe, spec.task).sha256
+    return load_endpoint(endpoint, model.features, model.score_column, probe, Output.of(spec)).sha256
 
 
-def load_registered(uri: str, score_column: str | None = None, task: str = "binary") -> LoadedModel:
+def load_registered(uri: str, score_column: str | None = None, output: Output = BINARY) -> LoadedModel:
     """A version of the MLflow registry (an alias resolved to its concrete version) of any flavour, hashed file by
     file; a python_function model is held to the contract of `PyfuncClassifier`."""
     model, name, version, local, flavour = tracking.load_version(uri)
     if flavour == "python_function":
         model = PyfuncClassifier(model, uri, score_column)
-        model.task = task
-    require_task(model, f"{uri} ({flavour} flavour)", task)
+        model.expect(output)
+    require_task(model, f"{uri} ({flavour} flavour)", output)
     reference = f"models:/{name}/{version}"
     return LoadedModel(model, reference, tree_sha256(local), registry=(name, version), flavour=flavour)
 
@@ -126,9 +127,10 @@ def registered_sha256(uri: str) -> str:
     return tree_sha256(local)
 
 
-def require_task(estimator: Any, source: str, task: str) -> None:
-    """A binary task needs a classifier with predict_proba; a regression task a regressor's predict."""
-    if task == "regression":
+def require_task(estimator: Any, source: str, output: Output) -> None:
+    """A classification task needs a classifier with predict_proba (a multiclass one with exactly the declared
+    classes); a regression task a regressor's predict."""
+    if output.task == "regression":
         if not isinstance(estimator, ScoringModel) and hasattr(estimator, "predict_proba"):
             raise InputError(
                 source,
@@ -142,3 +144,20 @@ def require_task(estimator: Any, source: str, task: str) -> None:
         raise InputError(
             source, f"{type(estimator).__name__} is not a classifier with predict_proba", field="model"
         )
+    if output.task == "multiclass" and not isinstance(estimator, ScoringModel):
+        found, declared = (
+            [str(c) for c in getattr(estimator, "classes_", [])],
+            [str(c) for c in output.classes],
+        )
+        if undeclared := [c for c in found if c not in declared]:
+            raise InputError(
+                source,
+                f"predicts classes {undeclared} that label.values does not declare",
+                field="label.values",
+            )
+        if missing := [c for c in declared if c not in found]:
+            raise InputError(
+                source,
+                f"its probability columns are for classes {found}: none for the declared {missing} (label.values)",
+                field="label.values",
+            )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from certification.errors import InputError
-from certification.models._scoring import ScoringModel
+from certification.models._scoring import BINARY, Output, ScoringModel
 
 _NUMPY = {
     "tensor(float)": np.float32,
@@ -28,11 +28,12 @@ class OnnxClassifier(ScoringModel):
     batch_size = 1_000_000  # bounds the runtime's buffers on a very large evaluation set
 
     def __init__(
-        self, path: Path, features: list[str] | None, score_column: str | None, task: str = "binary"
+        self, path: Path, features: list[str] | None, score_column: str | None, output: Output = BINARY
     ) -> None:
         import onnxruntime
 
-        self.source, self.score_column, self.task = str(path), score_column, task
+        self.source, self.score_column = str(path), score_column
+        self.expect(output)
         try:
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3  # the runtime's own warnings go to stderr, not into evidence
@@ -83,7 +84,10 @@ class OnnxClassifier(ScoringModel):
                 )
             return self.score_column
         maps = [o.name for o in outputs.values() if o.type.startswith("seq(map(")]
-        widths = (1, None) if self.task == "regression" else (2, None)  # a regressor answers one column
+        # a regressor answers one column, a classifier one per class
+        widths = {"binary": (2, None), "multiclass": (len(self.classes_), None), "regression": (1, None)}[
+            self.task
+        ]
         tensors = [
             o.name
             for o in outputs.values()
@@ -118,6 +122,8 @@ class OnnxClassifier(ScoringModel):
         (found,) = self.session.run([self.output], feed)
         if isinstance(found, list):  # a map per row: class -> probability
             table = pd.DataFrame(found)
+            if self.task == "multiclass":
+                return table  # its columns are matched with the declared classes
             self.classes_ = np.array(list(table.columns))
             if len(self.classes_) != 2:
                 raise InputError(

@@ -145,6 +145,24 @@ class RunContext:
                     path, f"needs both classes; positive label is {label.positive!r}", field="label.positive"
                 )
             return
+        if self.task == "multiclass":
+            for name, frame in self.frames.items():
+                found = frame[label.column]
+                undeclared = sorted({str(v) for v in found[~found.isin(self.classes)].unique()})
+                if undeclared:
+                    raise InputError(
+                        self.datasets[name]["path"],
+                        f"label column {label.column!r} holds classes {undeclared} that label.values does not "
+                        f"declare {self.classes}",
+                        field="label.values",
+                    )
+            if labels.nunique() < 2:
+                raise InputError(
+                    path,
+                    f"label column {label.column!r} holds one class only: {labels.iloc[0]!r}",
+                    field="label.values",
+                )
+            return
         for name, frame in self.frames.items():
             if not is_numeric_dtype(frame[label.column]) or is_bool_dtype(frame[label.column]):
                 raise InputError(
@@ -160,6 +178,11 @@ class RunContext:
     def task(self) -> str:
         return self.spec.task
 
+    @property
+    def classes(self) -> list[Any]:
+        """A multiclass task's declared classes; class code k (labels, predict) means classes[k]."""
+        return list(self.spec.label.values or [])
+
     @cached_property
     def features(self) -> list[str]:
         names = getattr(self.model.estimator, "feature_names_in_", None)
@@ -172,9 +195,14 @@ class RunContext:
         return [c for c in self.evaluation.columns if c != self.spec.label.column]
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray:
-        """0/1 for a binary task (1: the positive class); the target itself for a regression."""
+        """0/1 for a binary task (1: the positive class), the class code (classes) for a multiclass one, the target
+        itself for a regression."""
         if self.task == "regression":
             return frame[self.spec.label.column].to_numpy(dtype=float)
+        if self.task == "multiclass":
+            return pd.Categorical(frame[self.spec.label.column], categories=self.classes).codes.astype(
+                np.intp
+            )
         return (frame[self.spec.label.column] == self.spec.label.positive).to_numpy(dtype=int)
 
     def positive_index(self, estimator: Any) -> int:
@@ -194,11 +222,15 @@ class RunContext:
         return frame[list(columns)] if columns is not None else frame[self.features]
 
     def scores(self, frame: pd.DataFrame, estimator: Any = None) -> np.ndarray:
-        """Positive-class probability (regression: the prediction) from the run's model, or from another one (a
-        champion) given here."""
+        """Positive-class probability (multiclass: the (n, K) probabilities of the declared classes; regression: the
+        prediction) from the run's model, or from another one (a champion) given here."""
         estimator = estimator if estimator is not None else self.require_model("scoring new inputs")
         if self.task == "regression":
             return self.predict(frame, estimator)
+        if self.task == "multiclass":
+            proba = np.asarray(estimator.predict_proba(self._inputs(frame, estimator)))
+            columns = [str(c) for c in estimator.classes_]
+            return proba[:, [columns.index(str(c)) for c in self.classes]]
         return np.asarray(estimator.predict_proba(self._inputs(frame, estimator)))[
             :, self.positive_index(estimator)
         ]
@@ -208,6 +240,8 @@ class RunContext:
         if self.task == "regression":
             source = "model" if estimator is self.model.estimator else "champion model"
             return predicted_values(estimator.predict(self._inputs(frame, estimator)), len(frame), source)
+        if self.task == "multiclass":  # the most probable declared class, as the metrics take it
+            return self.scores(frame, estimator).argmax(axis=1)
         if isinstance(estimator, ScoringModel):  # it decides at 0.5 on its score: one call, not two
             return (self.scores(frame, estimator) >= 0.5).astype(int)
         raw = np.asarray(estimator.predict(self._inputs(frame, estimator)))
@@ -231,9 +265,9 @@ class RunContext:
     def pred_eval(self) -> np.ndarray:
         predictions = self.spec.model.predictions
         if predictions is None:
-            if self.task == "regression":
+            if self.task != "binary":
                 assert self.score_eval is not None
-                return self.score_eval
+                return self.score_eval if self.task == "regression" else self.score_eval.argmax(axis=1)
             if isinstance(self.model.estimator, ScoringModel) and self.score_eval is not None:
                 return (self.score_eval >= 0.5).astype(int)
             return self.predict(self.evaluation)

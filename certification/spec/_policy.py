@@ -130,8 +130,8 @@ class Datasets(_Strict):
     evaluation: DatasetRef
 
 
-Task = Literal["binary", "regression"]
-TASKS: tuple[Task, ...] = ("binary", "regression")
+Task = Literal["binary", "multiclass", "regression"]
+TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
 
 
 class Label(_Strict):
@@ -140,7 +140,9 @@ class Label(_Strict):
         None, description="Binary: the label value of the positive class (required)"
     )
     values: list[str | int | float | bool] | None = Field(
-        None, description="The declared label set; any other value is an error in the data"
+        None,
+        description="The declared label set; any other value is an error in the data. Multiclass (required): the "
+        "classes, in the order documents list them",
     )
     range: tuple[float, float] | None = Field(
         None, description="Regression: the target's declared [low, high]; a value outside it is an error"
@@ -194,6 +196,19 @@ class Bound(_Strict):
 BinaryMetric = Literal[
     "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"
 ]
+MulticlassMetric = Literal[
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "log_loss",
+    "brier",
+    "roc_auc_ovr",
+    "top_k_accuracy",
+    "min_class_precision",
+    "min_class_recall",
+    "ece",
+]
 RegressionMetric = Literal[
     "mae",
     "rmse",
@@ -206,10 +221,11 @@ RegressionMetric = Literal[
     "calibration_error",
     "calibration_slope",
 ]
-MetricName = Literal[BinaryMetric, RegressionMetric]  # flattened into one Literal: one error location
+MetricName = Literal[BinaryMetric, MulticlassMetric, RegressionMetric]  # one Literal: one error location
 # the metrics each task is judged on; the spec refuses a threshold on another task's metric
 TASK_METRICS: dict[str, frozenset[str]] = {
     "binary": frozenset(BinaryMetric.__args__),  # type: ignore[attr-defined]
+    "multiclass": frozenset(MulticlassMetric.__args__),  # type: ignore[attr-defined]
     "regression": frozenset(RegressionMetric.__args__),  # type: ignore[attr-defined]
 }
 
@@ -233,9 +249,10 @@ class LatencyPolicy(_Strict):
 
 
 class ChampionPolicy(_Strict):
-    metric: Literal["accuracy", "roc_auc", "f1", "brier", "log_loss", "mae", "rmse", "r2"] = Field(
-        "accuracy", description="Compared with a paired bootstrap (regression default: mae)"
-    )
+    metric: Literal[
+        "accuracy", "roc_auc", "f1", "brier", "log_loss", "balanced_accuracy", "macro_f1", "weighted_f1",
+        "roc_auc_ovr", "mae", "rmse", "r2",
+    ] = Field("accuracy", description="Compared with a paired bootstrap (regression default: mae)")  # fmt: skip
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_not_significantly_worse: bool = True
 
@@ -255,9 +272,12 @@ class EvaluationPolicy(_Strict):
     slices: dict[str, str] = Field(
         default_factory=dict, description="Slice name -> pandas query on evaluation"
     )
-    slice_metric: Literal["accuracy", "roc_auc", "f1", "recall", "precision", "mae", "rmse"] = Field(
+    slice_metric: Literal[
+        "accuracy", "roc_auc", "f1", "recall", "precision", "balanced_accuracy", "macro_f1", "mae", "rmse"
+    ] = Field(
         "accuracy",
-        description="Regression: mae (its default) or rmse, and a slice's gap is its relative excess error",
+        description="Multiclass: accuracy, balanced_accuracy or macro_f1; regression: mae (its default) or rmse, and "
+        "a slice's gap is its relative excess error",
     )
     min_slice_rows: Annotated[int, Field(ge=1)] = 30
     max_slice_gap: Fraction = Field(
@@ -270,6 +290,10 @@ class EvaluationPolicy(_Strict):
     )
     latency: LatencyPolicy | None = None
     champion: ChampionPolicy = Field(default_factory=lambda: ChampionPolicy.model_validate({}))
+    top_k: Annotated[int, Field(ge=2)] = Field(
+        2,
+        description="Multiclass: top_k_accuracy counts a row right when its class is among the k most likely",
+    )
     tweedie_power: Annotated[float, Field(ge=1, le=2)] = Field(
         1.5, description="Regression: the power of the Tweedie deviance (1 Poisson, 2 gamma)"
     )
@@ -327,9 +351,10 @@ class PrivacyPolicy(_Strict):
 
 
 class FallbackPolicy(_Strict):
-    """Abstain (route to a human) when the model's confidence max(p, 1 - p) is below a threshold."""
+    """Abstain (route to a human) when the model's confidence, the probability of the class it predicts (a binary
+    model: max(p, 1 - p)), is below a threshold; it must exceed 1/K for K classes, or nothing would abstain."""
 
-    abstain_below: Annotated[float, Field(gt=0.5, le=1.0)]
+    abstain_below: Annotated[float, Field(gt=0.0, le=1.0)]
     min_coverage: Fraction = Field(description="Share of cases the model may decide alone")
     min_accepted_accuracy: Fraction
 
@@ -402,6 +427,11 @@ class FairnessPolicy(_Strict):
     )
     intersections: Literal["off", "report", "judge"] = Field(
         "report", description="Groups formed by combining protected attributes: skip, report, or also judge"
+    )
+    adverse_classes: list[str | int | float | bool] = Field(
+        default_factory=list,
+        description="Multiclass: the classes whose prediction harms the person ('high risk'); being predicted any "
+        "other class helps them",
     )
     favourable_outcome: Literal["positive", "negative"] = Field(
         "positive",
@@ -553,6 +583,9 @@ class MonitoringPolicy(_Strict):
     max_drift_share: Fraction = Field(0.5, description="Share of inputs Evidently finds drifted")
     max_score_psi: Annotated[float, Field(gt=0, description="Population stability index of the scores")] = 0.2
     max_accuracy_drop: Fraction = Field(0.05, description="Certified accuracy minus live accuracy")
+    max_macro_f1_drop: Fraction = Field(
+        0.05, description="Multiclass: certified macro F1 minus live macro F1"
+    )
     max_error_increase: Fraction = Field(
         0.10, description="Regression: growth of the mean absolute error, as a share of the certified one"
     )
@@ -581,14 +614,20 @@ LATER_DEFAULTS = (
     ("task", "binary"),
     ("checks", "data_validation", "max_single_feature_r2", 0.9),
     ("checks", "evaluation", "tweedie_power", 1.5),
+    ("checks", "evaluation", "top_k", 2),
     ("monitoring", "max_error_increase", 0.1),
+    ("monitoring", "max_macro_f1_drop", 0.05),
 )
 
 
 class Spec(_Strict):
     use_case: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     risk_tier: Literal["minimal", "limited", "high"]
-    task: Task = Field("binary", description="binary (a positive class) or regression (a numeric target)")
+    task: Task = Field(
+        "binary",
+        description="binary (a positive class), multiclass (label.values, three or more) or regression (a numeric "
+        "target)",
+    )
     description: str = ""
     model: ModelRef
     datasets: Datasets
@@ -646,57 +685,113 @@ class Spec(_Strict):
             raise ValueError("datasets.train is required unless the model is given as 'predictions'")
         if self.training is not None and self.score_only:
             raise ValueError("a training recipe needs a model; score-only specs cannot have one")
-        if self.label.values is not None and self.label.positive not in self.label.values:
+        if (
+            self.task == "binary"
+            and self.label.values is not None
+            and self.label.positive not in self.label.values
+        ):
             raise ValueError("label.positive must be one of label.values")
         for problem in task_problems(self):
             raise ValueError(problem)
         return self
 
 
+BINARY_FAIRNESS = (
+    "max_demographic_parity_difference", "max_equalized_odds_difference", "max_equal_opportunity_difference",
+    "max_predictive_parity_difference", "max_calibration_gap", "min_disparate_impact_ratio",
+)  # fmt: skip
+REGRESSION_FAIRNESS = (
+    "max_mean_prediction_difference", "max_mean_residual_difference", "max_group_loss_difference",
+    "decision_threshold", "max_share_above_difference", "max_prediction_distance",
+)  # fmt: skip
+SLICE_METRICS = {
+    "binary": {"accuracy", "roc_auc", "f1", "recall", "precision"},
+    "multiclass": {"accuracy", "balanced_accuracy", "macro_f1"},
+    "regression": {"mae", "rmse"},
+}
+CHAMPION_METRICS = {
+    "binary": {"accuracy", "roc_auc", "f1", "brier", "log_loss"},
+    "multiclass": {
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "log_loss",
+        "brier",
+        "roc_auc_ovr",
+    },
+    "regression": {"mae", "rmse", "r2"},
+}
+
+
 def task_problems(spec: Spec) -> list[str]:
-    """What the spec asks that its task cannot give: the other task's label fields, metrics and thresholds."""
-    checks, task = spec.checks, spec.task
+    """What the spec asks that its task cannot give: the other tasks' label fields, metrics and thresholds."""
+    checks, task, label = spec.checks, spec.task, spec.label
+    fairness, evaluation = checks.fairness, checks.evaluation
     problems = [
         f"checks.evaluation.thresholds.{name} is not a {task} metric"
-        for name in checks.evaluation.thresholds
+        for name in evaluation.thresholds
         if name not in TASK_METRICS[task]
     ]
-    fairness = checks.fairness
-    if task == "binary":
-        if spec.label.positive is None:
-            problems.append("label.positive is required for a binary task")
-        if spec.label.range is not None:
-            problems.append("label.range belongs to a regression task")
+    if evaluation.slice_metric not in SLICE_METRICS[task]:
+        problems.append(
+            f"checks.evaluation.slice_metric must be one of {sorted(SLICE_METRICS[task])} for a {task} task"
+        )
+    if evaluation.champion.metric not in CHAMPION_METRICS[task]:
+        problems.append(
+            f"checks.evaluation.champion.metric must be one of {sorted(CHAMPION_METRICS[task])} for a {task} task"
+        )
+    other = REGRESSION_FAIRNESS if task != "regression" else BINARY_FAIRNESS
+    problems += [
+        f"checks.fairness.{name} is a {'regression' if task != 'regression' else 'classification'}-task threshold"
+        for name in other
+        if getattr(fairness, name) is not None
+    ]
+    if task != "regression" and checks.robustness.prediction_tolerance is not None:
+        problems.append("checks.robustness.prediction_tolerance belongs to a regression task")
+    if task != "multiclass" and fairness.adverse_classes:
+        problems.append("checks.fairness.adverse_classes belongs to a multiclass task")
+    if task != "binary" and spec.model.predictions is not None:
+        problems.append(f"a {task} model must be given as a model (uri, path or endpoint), not predictions")
+    if task != "regression":
         if None in (fairness.max_demographic_parity_difference, fairness.max_equalized_odds_difference):
             problems.append(
                 "checks.fairness needs max_demographic_parity_difference and max_equalized_odds_difference"
             )
-        return problems
-    if spec.label.positive is not None or spec.label.values is not None:
-        problems.append(
-            "label.positive and label.values belong to a binary task; a regression target is numeric"
-        )
-    if spec.model.predictions is not None:
-        problems.append(
-            "a regression model must be given as a model (uri, path or endpoint), not predictions"
-        )
-    if checks.robustness.prediction_tolerance is None:
-        problems.append("checks.robustness.prediction_tolerance is required for a regression task")
-    if checks.robustness.fallback is not None:
-        problems.append("checks.robustness.fallback abstains on class confidence: a binary task only")
-    binary_only = {
-        "max_demographic_parity_difference", "max_equalized_odds_difference", "max_equal_opportunity_difference",
-        "max_predictive_parity_difference", "max_calibration_gap", "min_disparate_impact_ratio",
-    }  # fmt: skip
-    problems += [
-        f"checks.fairness.{name} is a binary-task threshold"
-        for name in sorted(binary_only)
-        if getattr(fairness, name) is not None
-    ]
-    if fairness.max_share_above_difference is not None and fairness.decision_threshold is None:
-        problems.append("checks.fairness.max_share_above_difference needs decision_threshold")
-    if checks.evaluation.slice_metric not in {"mae", "rmse"}:
-        problems.append("checks.evaluation.slice_metric must be mae or rmse for a regression task")
-    if checks.evaluation.champion.metric not in {"mae", "rmse", "r2"}:
-        problems.append("checks.evaluation.champion.metric must be mae, rmse or r2 for a regression task")
+        if label.range is not None:
+            problems.append("label.range belongs to a regression task")
+    fallback = checks.robustness.fallback
+    if fallback is not None and task != "regression":
+        floor = 1 / max(2, len(label.values or ())) if task == "multiclass" else 0.5
+        if fallback.abstain_below <= floor:
+            problems.append(
+                f"checks.robustness.fallback.abstain_below must be greater than {floor:.3g}: a {task} model's "
+                "confidence is never below it"
+            )
+    if task == "binary" and label.positive is None:
+        problems.append("label.positive is required for a binary task")
+    if task == "multiclass":
+        if label.positive is not None:
+            problems.append(
+                "label.positive belongs to a binary task; a multiclass label declares label.values"
+            )
+        if label.values is None or len(set(label.values)) < 3 or len(set(label.values)) != len(label.values):
+            problems.append(
+                "label.values must list three or more distinct classes for a multiclass task (two: task binary)"
+            )
+        elif undeclared := [c for c in fairness.adverse_classes if c not in label.values]:
+            problems.append(f"checks.fairness.adverse_classes {undeclared} are not in label.values")
+        elif evaluation.top_k >= len(label.values):
+            problems.append("checks.evaluation.top_k must be smaller than the number of classes")
+    if task == "regression":
+        if label.positive is not None or label.values is not None:
+            problems.append(
+                "label.positive and label.values belong to a classification task; a regression target is numeric"
+            )
+        if checks.robustness.prediction_tolerance is None:
+            problems.append("checks.robustness.prediction_tolerance is required for a regression task")
+        if checks.robustness.fallback is not None:
+            problems.append("checks.robustness.fallback abstains on class confidence: a classifier only")
+        if fairness.max_share_above_difference is not None and fairness.decision_threshold is None:
+            problems.append("checks.fairness.max_share_above_difference needs decision_threshold")
     return problems

@@ -122,6 +122,7 @@ def label_sanity(ctx: RunContext) -> Outcome:
     if ctx.task == "regression":
         return _target_sanity(ctx)
     policy, label = ctx.spec.checks.data_validation, ctx.spec.label
+    multiclass = ctx.task == "multiclass"
     measured: dict[str, Any] = {}
     problems = []
     for name, frame in ctx.frames.items():
@@ -134,16 +135,31 @@ def label_sanity(ctx: RunContext) -> Outcome:
             else ([] if values.nunique() <= 2 else sorted(counts)[2:])
         )
         positives = int((values == label.positive).sum())
-        negatives = int(values.notna().sum()) - positives
-        minority = min(positives, negatives)
+        # the classes the model tells apart: the declared ones, or the positive class against the rest
+        sizes = (
+            {str(c): int((values == c).sum()) for c in ctx.classes}
+            if multiclass
+            else {"positive": positives, "negative": int(values.notna().sum()) - positives}
+        )
+        minority, total = min(sizes.values()), sum(sizes.values())
         measured[name] = {
             "class_counts": counts,
             "missing_labels": int(values.isna().sum()),
             "unexpected_labels": unexpected,
-            "positive_share": positives / max(len(values), 1),
             "min_class_count": minority,
-            "minority_share": minority / max(positives + negatives, 1),
+            "minority_share": minority / max(total, 1),
         }
+        if multiclass:
+            measured[name] |= {
+                "absent_classes": [c for c, n in sizes.items() if n == 0],
+                "smallest_class": min(sizes, key=lambda c: sizes[c]),
+                "class_shares": {c: n / max(total, 1) for c, n in sizes.items()},
+                "imbalance_ratio": max(sizes.values()) / minority if minority else None,
+            }
+            if measured[name]["absent_classes"]:
+                problems.append(f"{name}: declared classes without rows: {measured[name]['absent_classes']}")
+        else:
+            measured[name]["positive_share"] = positives / max(len(values), 1)
         if unexpected:
             problems.append(f"{name}: labels outside the declared set: {unexpected}")
         if measured[name]["missing_labels"]:
@@ -155,6 +171,14 @@ def label_sanity(ctx: RunContext) -> Outcome:
     threshold = {"min_class_count": policy.min_class_count, "min_minority_share": policy.min_minority_share}
     if problems:
         return Outcome(Status.FAIL, measured, threshold, "; ".join(problems))
+    if multiclass:
+        shares = ", ".join(
+            f"{n} smallest class {m['smallest_class']!r} {m['minority_share']:.1%}"
+            for n, m in measured.items()
+        )
+        return Outcome(
+            Status.PASS, measured, threshold, f"{len(ctx.classes)} declared classes present; {shares}"
+        )
     shares = ", ".join(f"{n} {m['positive_share']:.1%} positive" for n, m in measured.items())
     return Outcome(Status.PASS, measured, threshold, f"binary labels as declared; {shares}")
 

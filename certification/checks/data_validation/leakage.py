@@ -1,6 +1,6 @@
 """Leakage detectors a model-risk reviewer expects: shared train/evaluation rows, single features that predict
-the label on their own (by ROC AUC for a binary label, by cross-fitted R² for a regression target), and
-identifier-like columns. Each returns a JSON-safe dict.
+the label on their own (by ROC AUC for a binary label, macro one-vs-rest AUC for a multiclass one, cross-fitted R²
+for a regression target), and identifier-like columns. Each returns a JSON-safe dict.
 """
 
 from __future__ import annotations
@@ -171,6 +171,30 @@ def _categorical_auc(column: pd.Series, y: np.ndarray, seed: int) -> float:
     return float(roc_auc_score(y, encoded))
 
 
+def _binned(numbers: pd.Series) -> pd.Series:
+    """20 quantile bins of a number with more distinct values: out-of-fold means of any shape of relationship."""
+    return pd.qcut(numbers, q=20, labels=False, duplicates="drop") if numbers.nunique() > 20 else numbers
+
+
+def _ovr_auc(column: pd.Series, y: np.ndarray, seed: int) -> tuple[float, str]:
+    """Macro mean over classes of the one-vs-rest AUC of one feature: its out-of-fold class shares (numbers in 20
+    quantile bins), or for a number its raw value oriented per class when that is higher."""
+    numbers = _as_numbers(column)
+    source = column if numbers is None else _binned(numbers)
+    values = source.astype(object).where(source.notna(), MISSING).astype(str).to_numpy().reshape(-1, 1)
+    smallest = int(np.bincount(y).min())
+    folds = StratifiedKFold(n_splits=max(2, min(5, smallest)), shuffle=True, random_state=seed)
+    encoded = TargetEncoder(target_type="multiclass", cv=folds).fit_transform(values, y)
+    present = np.unique(y)  # the encoder's columns, in order
+    binned = float(np.mean([roc_auc_score(y == c, encoded[:, k]) for k, c in enumerate(present)]))
+    if numbers is None:
+        return binned, "out_of_fold_class_shares"
+    raw = float(np.mean([_numeric_auc(numbers, (y == c).astype(int)) for c in present]))
+    if raw > binned:
+        return raw, "raw_value"
+    return binned, "out_of_fold_class_shares_of_20_quantile_bins"
+
+
 def _out_of_fold_r2(codes: pd.Series, y: np.ndarray, seed: int) -> float:
     # The same out-of-fold target means as for a binary label: an id cannot memorise the target across folds
     values = codes.astype(object).where(codes.notna(), MISSING).astype(str).to_numpy().reshape(-1, 1)
@@ -185,8 +209,7 @@ def _feature_r2(column: pd.Series, y: np.ndarray, seed: int) -> tuple[float, str
     numbers = _as_numbers(column)
     if numbers is None:
         return _out_of_fold_r2(column, y, seed), "out_of_fold_target_mean"
-    bins = pd.qcut(numbers, q=20, labels=False, duplicates="drop") if numbers.nunique() > 20 else numbers
-    binned = _out_of_fold_r2(bins, y, seed)
+    binned = _out_of_fold_r2(_binned(numbers), y, seed)
     known = numbers.notna().to_numpy()
     spread = known.sum() > 2 and numbers[known].std() > 0
     linear = float(np.corrcoef(numbers[known], y[known])[0, 1] ** 2) if spread else 0.0
@@ -229,7 +252,8 @@ def single_feature_predictiveness(
 
     Binary: ROC AUC. Numeric (and datetime) features: AUC of the raw value, reported as max(auc, 1 - auc); other
     features: AUC of a 5-fold out-of-fold target-mean encoding, which is already oriented (below 0.5 means no
-    signal). Regression: R² of the out-of-fold target means (numbers: the better of that over 20 quantile bins
+    signal). Multiclass (label: class codes): the macro mean of one-vs-rest AUCs of out-of-fold class shares (see
+    _ovr_auc). Regression: R² of the out-of-fold target means (numbers: the better of that over 20 quantile bins
     and the squared correlation), with the mutual information (nats) reported beside it. Missing values are a
     category of their own, or a sentinel rank.
     """
@@ -247,6 +271,9 @@ def single_feature_predictiveness(
         for name in columns:
             per_feature[name], encoding[name] = _feature_r2(frame[name], y, seed)
         extra["mutual_information"] = _mutual_information(frame[columns], y, seed) if columns else {}
+    elif task == "multiclass":
+        for name in columns:
+            per_feature[name], encoding[name] = _ovr_auc(frame[name], label.astype(np.intp), seed)
     else:
         y = _binary_target(label)
         for name in columns:
@@ -260,7 +287,7 @@ def single_feature_predictiveness(
                 )
     ranking = sorted(per_feature.items(), key=lambda item: (-item[1], item[0]))
     return {
-        "measure": "r2" if task == "regression" else "auc",
+        "measure": {"regression": "r2", "multiclass": "auc_ovr"}.get(task, "auc"),
         "per_feature": per_feature,
         "encoding": encoding,
         "ranking": [[name, value] for name, value in ranking],

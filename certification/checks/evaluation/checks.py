@@ -14,7 +14,7 @@ from certification import plots, stats, tracking
 from certification.checks.base import Outcome, Status, check, compare
 from certification.checks.evaluation import latency as timing
 from certification.errors import InputError, NotApplicable
-from certification.models import load_registered
+from certification.models import Output, load_registered
 from certification.run.context import CacheKey, RunContext
 from certification.spec import Bound, LatencyPolicy
 
@@ -49,6 +49,18 @@ def _estimates(ctx: RunContext, pick: Any, metrics: tuple[str, ...] | None) -> d
             seed=policy.seed,
             metrics=metrics,
             tweedie_power=policy.tweedie_power,
+        )
+    if ctx.task == "multiclass":
+        assert ctx.score_eval is not None  # a multiclass model is never score-only
+        return stats.multiclass_estimates(
+            ctx.y_eval[pick],
+            ctx.score_eval[pick],
+            ctx.classes,
+            resamples=policy.bootstrap_resamples,
+            level=policy.confidence_level,
+            seed=policy.seed,
+            metrics=metrics,
+            top_k=policy.top_k,
         )
     return stats.classification_estimates(
         ctx.y_eval[pick],
@@ -103,11 +115,47 @@ def performance_metrics(ctx: RunContext) -> Outcome:
         "estimates": {name: e.to_dict() for name, e in found.items()},
         "rows": len(ctx.y_eval),
     }
+    evidence = [str(png)]
     if regression:
         measured |= {"target_mean": float(np.mean(ctx.y_eval)), **_interval_coverage(ctx)}
+    elif ctx.task == "multiclass":
+        found_classes, more = _classes(ctx)
+        measured |= found_classes
+        evidence += more
     else:
         measured["positive_rate"] = float(np.mean(ctx.y_eval))
-    return Outcome(outcome.status, measured, outcome.threshold, outcome.message, [str(png)])
+    return Outcome(outcome.status, measured, outcome.threshold, outcome.message, evidence)
+
+
+def _classes(ctx: RunContext) -> tuple[dict[str, Any], list[str]]:
+    """A multiclass model per class: precision, recall, F1 and support with intervals, and the confusion matrix."""
+    policy = ctx.spec.checks.evaluation
+    assert ctx.score_eval is not None
+    found = stats.per_class(
+        ctx.y_eval,
+        ctx.score_eval,
+        ctx.classes,
+        resamples=policy.bootstrap_resamples,
+        level=policy.confidence_level,
+        seed=policy.seed,
+    )
+    labels = [str(c) for c in ctx.classes]
+    matrix = stats.confusion_matrix(ctx.y_eval, ctx.pred_eval, len(labels))
+    png = plots.confusion_matrix(matrix, labels, ctx.evidence_path("confusion_matrix.png"))
+    measured = {
+        "classes": labels,
+        "class_shares": dict(
+            zip(labels, np.bincount(ctx.y_eval, minlength=len(labels)) / len(ctx.y_eval), strict=True)
+        ),
+        "per_class": {c: {name: e.to_dict() for name, e in rates.items()} for c, rates in found.items()},
+        "confusion_matrix": {
+            "rows": "true class",
+            "columns": "predicted class",
+            "classes": labels,
+            "counts": matrix,
+        },
+    }
+    return measured, [str(png)]
 
 
 def _interval_coverage(ctx: RunContext) -> dict[str, Any]:
@@ -137,6 +185,8 @@ def calibration(ctx: RunContext) -> Outcome:
     bounds = {k: v for k, v in policy.thresholds.items() if k in CALIBRATION}
     if ctx.task == "regression":
         return _regression_calibration(ctx, bounds)
+    if ctx.task == "multiclass":
+        return _classwise_calibration(ctx, bounds)
     if ctx.score_eval is None:
         raise NotApplicable("only predicted classes were supplied; calibration needs probabilities")
     ece, table = stats.expected_calibration_error(ctx.y_eval, ctx.score_eval, policy.calibration_bins)
@@ -146,6 +196,27 @@ def calibration(ctx: RunContext) -> Outcome:
     return Outcome(
         outcome.status, measured, outcome.threshold, outcome.message or f"ECE {ece:.4f}", [str(png)]
     )
+
+
+def _classwise_calibration(ctx: RunContext, bounds: Mapping[Any, Bound]) -> Outcome:
+    """Each class's probability column against the share of rows of that class (one-vs-rest reliability); the
+    classwise ECE (their mean) is judged by the spec's `ece` bound, the worst class reported beside it."""
+    assert ctx.score_eval is not None
+    found = stats.classwise_calibration(
+        ctx.y_eval, ctx.score_eval, ctx.classes, ctx.spec.checks.evaluation.calibration_bins
+    )
+    png = plots.classwise_reliability(
+        {c: v["bins"] for c, v in found["classes"].items()},
+        ctx.evidence_path("reliability_diagram.png"),
+        title=f"Reliability per class (one vs rest) — classwise ECE {found['mean_ece']:.4f}",
+    )
+    outcome = gate({"ece": found["mean_ece"]}, bounds)
+    worst = max(found["classes"], key=lambda c: found["classes"][c]["ece"])
+    summary = f"classwise ECE {found['mean_ece']:.4f}; worst class {worst!r} ECE {found['max_ece']:.4f}"
+    message = f"{outcome.message}; {summary}" if outcome.message else summary
+    measured = {**outcome.measured, "ece": found["mean_ece"], "worst_class": worst, **found}
+    measured["brier"] = estimates(ctx)["brier"].to_dict()
+    return Outcome(outcome.status, measured, outcome.threshold, message, [str(png)])
 
 
 def _regression_calibration(ctx: RunContext, bounds: Mapping[Any, Bound]) -> Outcome:
@@ -182,12 +253,13 @@ def cross_validation(ctx: RunContext) -> Outcome:
     train = ctx.require_train("cross-validation")
     assert ctx.spec.training is not None  # require_refit refuses a spec without a recipe
     folds, seed = ctx.spec.training.folds, ctx.spec.checks.evaluation.seed
-    target = ctx.labels(train)
+    # a classifier refits on the label values themselves: its recipe may name them (class weights)
+    target = train[ctx.spec.label.column] if ctx.task == "multiclass" else ctx.labels(train)
     if ctx.task == "regression":
         scoring = _regression_scorers(target, set(ctx.spec.checks.evaluation.thresholds))
         splitter: Any = KFold(folds, shuffle=True, random_state=seed)
     else:
-        scoring = CLASSIFICATION_SCORERS
+        scoring = MULTICLASS_SCORERS if ctx.task == "multiclass" else CLASSIFICATION_SCORERS
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     scores = cross_validate(clone(estimator), train[ctx.features], target, cv=splitter, scoring=scoring)
     per_metric = {}
@@ -219,6 +291,14 @@ CLASSIFICATION_SCORERS = {
     "pr_auc": "average_precision",
     "log_loss": "neg_log_loss",
     "brier": "neg_brier_score",
+}
+MULTICLASS_SCORERS = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced_accuracy",
+    "macro_f1": "f1_macro",
+    "weighted_f1": "f1_weighted",
+    "roc_auc_ovr": "roc_auc_ovr",
+    "log_loss": "neg_log_loss",
 }
 # scikit-learn's scorer per regression metric, and what the training targets must be for it to be defined
 REGRESSION_SCORERS = {
@@ -254,7 +334,9 @@ def _gap_check(
     for name, mask in groups.items():
         rows = np.flatnonzero(mask)
         entry: dict[str, Any] = {"rows": int(len(rows))}
-        if len(rows) >= policy.min_slice_rows and (regression or len(np.unique(ctx.y_eval[rows])) == 2):
+        if len(rows) >= policy.min_slice_rows and (
+            ctx.task != "binary" or len(np.unique(ctx.y_eval[rows])) == 2
+        ):
             found = estimates(ctx, rows, (metric,))[metric]
             # an error metric trails by its relative excess over the whole set; a score by its shortfall
             gap = (found.value - overall.value) / overall.value if regression else overall.value - found.value
@@ -400,9 +482,12 @@ def champion_challenger(ctx: RunContext) -> Outcome:
     if champion_version == version:
         raise NotApplicable(f"the certified version of {name} is this candidate (version {version})")
     policy = ctx.spec.checks.evaluation
-    champion = load_registered(f"models:/{name}/{champion_version}", task=ctx.task).estimator
+    champion = load_registered(f"models:/{name}/{champion_version}", output=Output.of(ctx.spec)).estimator
     metric = policy.champion.metric
-    uses_scores = metric not in {"accuracy", "f1"}
+    uses_scores = ctx.task == "multiclass" or metric not in {
+        "accuracy",
+        "f1",
+    }  # argmax of a probability matrix
     old = ctx.scores(ctx.evaluation, champion) if uses_scores else ctx.predict(ctx.evaluation, champion)
     new = ctx.score_eval if uses_scores else ctx.pred_eval
     assert new is not None

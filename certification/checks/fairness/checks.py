@@ -5,7 +5,7 @@ All checks share one audit of the evaluation set (certification/fairness.py), co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from sklearn.base import clone
 
 from certification.checks.base import Check, Outcome, Status, check, compare
 from certification.checks.fairness import audit as engine
-from certification.checks.fairness import regression
+from certification.checks.fairness import multiclass, regression
 from certification.errors import NotApplicable
 from certification.plots import interval_chart
 from certification.run.context import CacheKey, RunContext
@@ -46,7 +46,8 @@ REGRESSION_NAMES = {
     "share_above": "share at or above the decision threshold",
 }
 
-AUDIT = CacheKey[Mapping[str, engine.Table]]("fairness.audit")
+# class -> grouping -> table: a multiclass model's one-vs-rest tables per class, the single class None otherwise
+AUDIT = CacheKey[Mapping[str | None, Mapping[str, engine.Table]]]("fairness.audit")
 
 
 def _policy(ctx: RunContext) -> FairnessPolicy:
@@ -57,35 +58,42 @@ def _limits(ctx: RunContext) -> dict[str, str]:
     return REGRESSION_LIMITS if ctx.task == "regression" else LIMITS
 
 
-def _audit(ctx: RunContext) -> Mapping[str, engine.Table]:
+def _audit(ctx: RunContext) -> Mapping[str | None, Mapping[str, engine.Table]]:
+    """The run's one audit of the evaluation rows, by class (see AUDIT)."""
+    return ctx.cached(AUDIT, lambda: _compute_audit(ctx))
+
+
+def _compute_audit(ctx: RunContext) -> Mapping[str | None, Mapping[str, engine.Table]]:
     policy = _policy(ctx)
+    common: dict[str, Any] = {
+        "intersections": policy.intersections != "off",
+        "resamples": policy.bootstrap_resamples,
+        "seed": policy.seed,
+    }
+    rows, attributes = ctx.evaluation, ctx.spec.protected_attributes
     if ctx.task == "regression":
-        return ctx.cached(
-            AUDIT,
-            lambda: regression.audit(
-                ctx.evaluation,
-                ctx.spec.protected_attributes,
-                ctx.y_eval,
-                ctx.pred_eval,
-                threshold=policy.decision_threshold,
-                intersections=policy.intersections != "off",
-                resamples=policy.bootstrap_resamples,
-                seed=policy.seed,
-            ),
+        threshold = policy.decision_threshold
+        return {
+            None: regression.audit(rows, attributes, ctx.y_eval, ctx.pred_eval, threshold=threshold, **common)
+        }
+    if ctx.task == "multiclass":
+        found = multiclass.audit(
+            rows, attributes, ctx.y_eval, ctx.pred_eval, ctx.score_eval, ctx.classes, **common
         )
-    return ctx.cached(
-        AUDIT,
-        lambda: engine.audit(
-            ctx.evaluation,
-            ctx.spec.protected_attributes,
-            ctx.y_eval,
-            ctx.pred_eval,
-            ctx.score_eval,
-            intersections=policy.intersections != "off",
-            resamples=policy.bootstrap_resamples,
-            seed=policy.seed,
-        ),
-    )
+        by_class: dict[str | None, Mapping[str, engine.Table]] = dict(found.items())
+        return by_class
+    return {None: engine.audit(rows, attributes, ctx.y_eval, ctx.pred_eval, ctx.score_eval, **common)}
+
+
+def _tables(ctx: RunContext) -> Iterator[tuple[str | None, str, engine.Table]]:
+    """(class, grouping, table) for every class (None but for a multiclass model) and grouping."""
+    for label, tables in _audit(ctx).items():
+        for grouping, table in tables.items():
+            yield label, grouping, table
+
+
+def _groupings(ctx: RunContext) -> list[str]:
+    return list(next(iter(_audit(ctx).values())))
 
 
 def _comparison(ctx: RunContext, grouping: str) -> engine.Comparison:
@@ -114,12 +122,15 @@ def _chart(ctx: RunContext, measure: str) -> str:
 def _draw(ctx: RunContext, measure: str) -> str:
     path = ctx.evidence_path(f"fairness_{measure}.png")
     policy, rows = _policy(ctx), []
-    for table in _audit(ctx).values():
+    for cls, grouping, table in _tables(ctx):
+        if cls is not None and engine.JOIN in grouping:
+            continue  # a multiclass chart shows each class's single attributes; intersections are in the tables
         low, high = table.interval(measure, policy.confidence_level)
         for i, label in enumerate(table.labels):
             size = int(table.size(measure)[i])
             flag = f" (n={size}, small)" if size < policy.min_group_size else ""
-            rows.append((f"{label}{flag}", table.values[measure][i], low[i], high[i]))
+            scope = "" if cls is None else f"{cls}: "
+            rows.append((f"{scope}{label}{flag}", table.values[measure][i], low[i], high[i]))
     defined = [r for r in rows if np.isfinite(r[1])]
     names = REGRESSION_NAMES if ctx.task == "regression" else engine.NAMES
     title = f"{names.get(measure, measure)} by group, {policy.confidence_level:.0%} bootstrap CI"
@@ -134,33 +145,67 @@ def _draw(ctx: RunContext, measure: str) -> str:
 
 
 def _groups(ctx: RunContext) -> dict[str, dict[str, dict[str, Any]]]:
-    return {g: t.rows(_policy(ctx).min_group_size) for g, t in _audit(ctx).items()}
+    """Grouping (for a multiclass model: class and grouping) -> group -> its measures, for documents."""
+    return {
+        grouping if cls is None else f"class {cls!r} · {grouping}": table.rows(_policy(ctx).min_group_size)
+        for cls, grouping, table in _tables(ctx)
+    }
+
+
+def _disparities(ctx: RunContext, name: str) -> dict[str, dict[str, Any]]:
+    """Grouping -> the disparity `name` with its interval and test, by the task's engine (a multiclass model's:
+    the worst class's, named in `class`)."""
+    by_class = _audit(ctx)
+    if ctx.task == "multiclass":
+        return {
+            g: multiclass.disparity(multiclass.for_grouping(by_class, g), name, _comparison(ctx, g))  # type: ignore[arg-type]
+            for g in _groupings(ctx)
+        }
+    measure = regression.disparity if ctx.task == "regression" else engine.disparity
+    return {g: measure(t, name, _comparison(ctx, g)) for g, t in by_class[None].items()}  # type: ignore[arg-type]
+
+
+def _finding(ctx: RunContext, grouping: str, name: str, result: dict[str, Any]) -> str:
+    """The task's plain sentence for one grouping's disparity."""
+    policy = _policy(ctx)
+    if ctx.task == "regression":
+        side = "higher" if policy.favourable_outcome == "positive" else "lower"
+        return regression.finding(grouping, name, result, side, target=ctx.spec.label.column)
+    if ctx.task == "multiclass":
+        adverse = {str(c) for c in policy.adverse_classes}
+        sides = {str(c): "negative" if str(c) in adverse else "positive" for c in ctx.classes}
+        return multiclass.finding(grouping, name, result, sides)
+    return engine.finding(grouping, name, result, policy.favourable_outcome)
+
+
+def _impact_ratios(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """Grouping -> the lowest ratio of selection rates (a multiclass model's: over its classes)."""
+    ratios: dict[str, dict[str, Any]] = {}
+    for cls, grouping, table in _tables(ctx):
+        found = engine.impact_ratio(table, _comparison(ctx, grouping))  # type: ignore[arg-type]
+        kept = ratios.get(grouping)
+        if kept is None or (
+            found["value"] is not None and (kept["value"] is None or found["value"] < kept["value"])
+        ):
+            ratios[grouping] = found if cls is None else {**found, "class": cls}
+    return ratios
 
 
 def evaluate(ctx: RunContext, name: str) -> Outcome:
     """One disparity over every grouping; the worst judged grouping meets the spec's threshold."""
     policy = _policy(ctx)
-    tables: Mapping[str, Any] = _audit(ctx)  # the task's own tables, for the task's engine below
     field = _limits(ctx)[name]
     limit = getattr(policy, field)
     if name == "calibration_gap" and ctx.score_eval is None:
         raise NotApplicable("no scores: the predictions table has no score column")
     if name == "threshold_parity" and policy.decision_threshold is None:
         raise NotApplicable("the spec names no decision threshold (checks.fairness.decision_threshold)")
-    measure: Callable[..., dict[str, Any]]
-    finding: Callable[..., str]
-    if ctx.task == "regression":
-        measure, finding = regression.disparity, regression.finding
-        favourable = "higher" if policy.favourable_outcome == "positive" else "lower"
-    else:
-        measure, finding, favourable = engine.disparity, engine.finding, policy.favourable_outcome
-    results = {g: measure(t, name, _comparison(ctx, g)) for g, t in tables.items()}
+    results = _disparities(ctx, name)
     judged = {g: r["value"] for g, r in results.items() if _judged(ctx, g)}
     defined = {g: v for g, v in judged.items() if v is not None}
     worst = max(defined, key=lambda g: defined[g]) if defined else None
-    words = {"target": ctx.spec.label.column} if ctx.task == "regression" else {}
     findings = [
-        finding(g, name, r, favourable, **words)
+        _finding(ctx, g, name, r)
         for g, r in results.items()
         if r["value"] is not None
         and (r["significant"] or (limit is not None and (judged.get(g) or 0) > limit))
@@ -178,7 +223,7 @@ def evaluate(ctx: RunContext, name: str) -> Outcome:
     if limit is not None:
         limits[field] = ("max", limit)
     if name == "demographic_parity":
-        ratios = {g: engine.impact_ratio(t, _comparison(ctx, g)) for g, t in tables.items()}
+        ratios = _impact_ratios(ctx)
         lowest = [r["value"] for g, r in ratios.items() if _judged(ctx, g) and r["value"] is not None]
         measured |= {"min_disparate_impact_ratio": min(lowest, default=None), "impact_ratios": ratios}
         if policy.min_disparate_impact_ratio is not None:
@@ -193,8 +238,8 @@ def evaluate(ctx: RunContext, name: str) -> Outcome:
     return Outcome(outcome.status, measured, outcome.threshold, message, charts)
 
 
-def _disparity_check(name: str, task: str) -> Check:
-    @check(f"fairness.{name}", "fairness", NON_DISCRIMINATION, tasks=(task,))
+def _disparity_check(name: str, *tasks: str) -> Check:
+    @check(f"fairness.{name}", "fairness", NON_DISCRIMINATION, tasks=tasks)
     def body(ctx: RunContext) -> Outcome:
         return evaluate(ctx, name)
 
@@ -202,7 +247,7 @@ def _disparity_check(name: str, task: str) -> Check:
 
 
 DISPARITY_CHECKS = (
-    *(_disparity_check(name, "binary") for name in LIMITS),
+    *(_disparity_check(name, "binary", "multiclass") for name in LIMITS),
     *(_disparity_check(name, "regression") for name in REGRESSION_LIMITS),
 )
 
@@ -248,16 +293,25 @@ def group_sizes(ctx: RunContext) -> Outcome:
     minimum = _policy(ctx).min_group_size
     small, thin = [], []
     rates = () if ctx.task == "regression" else ("tpr", "fpr", "ppv")  # a regressor's measures use every row
-    for grouping, table in _audit(ctx).items():
+    first = next(iter(_audit(ctx)))
+    for cls, grouping, table in _tables(ctx):
         for i, label in enumerate(table.labels):
             count = int(table.counts[i].sum())
-            if count < minimum:
+            if count < minimum and cls == first:  # every class's table has the same groups
                 small.append({"grouping": grouping, "group": label, "count": count})
             for measure in rates:
                 size = int(table.size(measure)[i])
                 if count >= minimum and size < minimum:
-                    thin.append({"grouping": grouping, "group": label, "measure": measure, "rows": size})
+                    where = {} if cls is None else {"class": cls}
+                    thin.append(
+                        {"grouping": grouping, "group": label, **where, "measure": measure, "rows": size}
+                    )
     measured = {"min_group_size": minimum, "small_groups": small, "thin_rates": thin, "groups": _groups(ctx)}
+    if ctx.task == "multiclass":
+        measured["confusion_by_group"] = multiclass.group_confusion(
+            ctx.evaluation, ctx.spec.protected_attributes, ctx.y_eval, ctx.pred_eval, ctx.classes,
+            intersections=_policy(ctx).intersections != "off",
+        )  # fmt: skip
     if not small and not thin:
         return Outcome(
             Status.PASS, measured, {"min_group_size": minimum}, f"every group has ≥ {minimum} rows"
@@ -330,6 +384,13 @@ def mitigation(ctx: RunContext) -> Outcome:
         )
     if ctx.task == "regression":
         return _bounded_group_loss(ctx, failing, outcomes)
+    if ctx.task == "multiclass":
+        raise NotApplicable(
+            f"failing: {', '.join(failing)}; no library mitigates a multiclass classifier: fairlearn's "
+            "post-processing picks group thresholds on one binary score and its reductions constrain binary "
+            "classifiers or regression losses, and applied class by class they would assign some rows several "
+            "classes or none, a classifier the certificate could not describe"
+        )
     if ctx.score_eval is None:
         raise NotApplicable("post-processing needs scores; the predictions table has none")
     # mitigate for the grouping where the first failing check is worst: finer joint groups can be too small

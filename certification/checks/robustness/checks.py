@@ -68,7 +68,7 @@ def membership_inference(ctx: RunContext) -> Outcome:
         ctx.labels,
         seed=policy.seed,
         level=ctx.spec.checks.evaluation.confidence_level,
-        regression=ctx.task == "regression",
+        task=ctx.task,
     )
     outcome, verdict, png = _judge(
         ctx,
@@ -193,7 +193,7 @@ def stress_tests(ctx: RunContext) -> Outcome:
     return Outcome(outcome.status, measured, outcome.threshold, outcome.message + note, [str(png)])
 
 
-@check("robustness.confidence_fallback", "robustness", SAFETY, tasks=("binary",))
+@check("robustness.confidence_fallback", "robustness", SAFETY, tasks=("binary", "multiclass"))
 def confidence_fallback(ctx: RunContext) -> Outcome:
     fallback = ctx.spec.checks.robustness.fallback
     if fallback is None:
@@ -203,7 +203,10 @@ def confidence_fallback(ctx: RunContext) -> Outcome:
             "a confidence fallback needs scores; the predictions file has no score column"
         )
     level = ctx.spec.checks.evaluation.confidence_level
-    accepted = np.maximum(ctx.score_eval, 1.0 - ctx.score_eval) >= fallback.abstain_below
+    # confidence: the probability of the predicted class
+    score = ctx.score_eval
+    confidence = score.max(axis=1) if score.ndim == 2 else np.maximum(score, 1.0 - score)
+    accepted = confidence >= fallback.abstain_below
     right = ctx.pred_eval == ctx.y_eval
     coverage = stats.proportion(int(accepted.sum()), len(accepted), level)
     accuracy = stats.proportion(int(right[accepted].sum()), int(accepted.sum()), level)
@@ -244,13 +247,14 @@ def edge_cases(ctx: RunContext) -> Outcome:
         scores = {}
         for name, case in cases.items():
             try:
-                scores[name] = float(ctx.scores(case)[0])
+                scores[name] = ctx.scores(case)[0]
             except Exception as exc:  # noqa: BLE001 - a crash on an edge case is the finding
                 problems[name] = f"{type(exc).__name__}: {exc}"
     regression = ctx.task == "regression"
     for name, score in scores.items():
-        if not (np.isfinite(score) and (regression or 0.0 <= score <= 1.0)):
-            problems[name] = f"score {score!r} is not {'finite' if regression else 'a probability'}"
+        if not (np.isfinite(score).all() and (regression or ((score >= 0.0) & (score <= 1.0)).all())):
+            what = "finite" if regression else "a probability"
+            problems[name] = f"score {np.round(score, 6).tolist()!r} is not {what}"
     measured = {"cases": len(cases), "failed_cases": len(problems), "failures": problems}
     if problems:
         shown = "; ".join(f"{k}: {v}" for k, v in list(problems.items())[:5])

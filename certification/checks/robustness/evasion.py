@@ -68,6 +68,16 @@ class EvasionResult:
     stopped_early: bool
 
 
+def as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """(n, K) class probabilities from what a model's scores are: a positive-class probability, or already those."""
+    return scores if scores.ndim == 2 else np.column_stack([1.0 - scores, scores])
+
+
+def decisions(scores: np.ndarray) -> np.ndarray:
+    """The predicted class code of each row: positive at 0.5 for a binary model, the most probable class."""
+    return scores.argmax(axis=1) if scores.ndim == 2 else (scores >= 0.5).astype(int)
+
+
 def attack(
     space: FeatureSpace,
     base: pd.DataFrame,
@@ -82,12 +92,14 @@ def attack(
     batch: int = 10,
 ) -> EvasionResult:
     """Attack the correctly classified rows of `base`, batch by batch in sample order, until done or `deadline`.
+    `scores` gives a binary model's positive-class probability or a multiclass model's (n, K) probabilities; `y`
+    holds 0/1 labels or class codes. A success moves a row to any other class (an untargeted attack).
 
     Stopping early keeps a prefix of the (random) sample, so the shares stay unbiased, with wider intervals.
     """
     started = time.monotonic()
     base = base.reset_index(drop=True)
-    original = (scores(base) >= 0.5).astype(int)
+    original = decisions(scores(base))
     distance = np.full(len(base), np.inf)  # smallest flipping move found per row (inf: none, or not attacked)
     adversarial: list[pd.DataFrame] = []
     rng = np.random.default_rng(seed)
@@ -104,7 +116,7 @@ def attack(
             for budget, found in _attack_rows(
                 space, base, rows, scores, method, budgets, max_iter, max_eval, rng
             ):
-                flipped = (scores(found) >= 0.5).astype(int) != original[rows]
+                flipped = decisions(scores(found)) != original[rows]
                 moved = space.distance(base.iloc[rows].reset_index(drop=True), found)
                 hit = flipped & (moved <= (np.inf if budget is None else budget) + 1e-9)
                 distance[rows[hit]] = np.minimum(distance[rows[hit]], moved[hit])
@@ -148,8 +160,7 @@ def _attack_rows(
     def predict(valid: bool) -> Callable[[np.ndarray], np.ndarray]:
         def probabilities(z: np.ndarray) -> np.ndarray:
             frame = part.iloc[np.rint(z[:, -1]).astype(int)].reset_index(drop=True)
-            positive = scores(space.apply(frame, z[:, :-1].astype(float), valid=valid))
-            return np.column_stack([1.0 - positive, positive])
+            return as_probabilities(scores(space.apply(frame, z[:, :-1].astype(float), valid=valid)))
 
         return probabilities
 
@@ -157,10 +168,14 @@ def _attack_rows(
     high = np.append((space.upper - space.mean) / space.std, len(part)).astype(np.float32)
     clip = (low, high)
     decode = predict(valid=True)
-    labels = (decode(z0)[:, 1] >= 0.5).astype(int)
+    first = decode(z0)
+    classes = first.shape[1]
+    labels = decisions(first[:, 1] if classes == 2 else first)
     found: list[tuple[float | None, pd.DataFrame]] = []
     if method == "hopskipjump":
-        classifier = BlackBoxClassifier(decode, input_shape=(z0.shape[1],), nb_classes=2, clip_values=clip)
+        classifier = BlackBoxClassifier(
+            decode, input_shape=(z0.shape[1],), nb_classes=classes, clip_values=clip
+        )
         hsj = HopSkipJump(
             classifier,
             norm=np.inf,
@@ -175,9 +190,9 @@ def _attack_rows(
         return [(None, space.apply(part, z[:, :-1].astype(float)))]
     movable = np.append(np.ones(len(space.numeric), dtype=bool), False)
     smooth = _DifferencedClassifier(
-        predict(valid=False), movable, input_shape=(z0.shape[1],), nb_classes=2, clip_values=clip
+        predict(valid=False), movable, input_shape=(z0.shape[1],), nb_classes=classes, clip_values=clip
     )
-    targets = np.eye(2)[labels]
+    targets = np.eye(classes)[labels]
     for budget in budgets:  # one ε for every feature: the budget is in standard deviations already
         if method == "fgsm":
             runner: Any = FastGradientMethod(smooth, norm=np.inf, eps=budget, eps_step=budget)

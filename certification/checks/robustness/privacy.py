@@ -122,25 +122,30 @@ def _share(hits: np.ndarray, level: float) -> stats.Estimate:
 
 
 def membership_inference(
-    sample: Sample, scores: Scores, labels: Labels, *, seed: int, level: float, regression: bool = False
+    sample: Sample, scores: Scores, labels: Labels, *, seed: int, level: float, task: str = "binary"
 ) -> dict[str, MembershipAttack]:
-    """ART's learned black-box attack (a random forest on score and label; for a regressor on its loss and the
-    target, ART's only input for regressors) and a rule: a correct prediction means member (ART's rule-based attack;
-    for a regressor, Yeom et al.'s: a squared error no larger than the members' mean on the learning half)."""
+    """ART's learned black-box attack (a random forest on the class probabilities and label; for a regressor on its
+    loss and the target, ART's only input for regressors) and a rule: a correct prediction means member (ART's
+    rule-based attack; for a regressor, Yeom et al.'s: a squared error no larger than the members' mean on the
+    learning half). `scores` gives a binary model's positive-class probability, a multiclass model's (n, K)
+    probabilities with class codes from `labels`, a regressor's prediction."""
     y = labels(sample.rows)
     output = scores(sample.rows)
+    regression = task == "regression"
 
     def looked_up(x: np.ndarray) -> np.ndarray:
         return output[np.rint(x[:, 0]).astype(int)]
 
     def probabilities(x: np.ndarray) -> np.ndarray:
         p = looked_up(x)
-        return np.column_stack([1.0 - p, p])
+        return p if p.ndim == 2 else np.column_stack([1.0 - p, p])
 
     model: Any = (
         BlackBoxRegressor(looked_up, input_shape=(1,))
         if regression
-        else BlackBoxClassifier(probabilities, input_shape=(1,), nb_classes=2)
+        else BlackBoxClassifier(
+            probabilities, input_shape=(1,), nb_classes=probabilities(np.zeros((1, 1))).shape[1]
+        )
     )
     x = np.arange(len(sample.rows), dtype=np.float32)[:, None]
     member, learn, judge = sample.member, sample.learn, ~sample.learn

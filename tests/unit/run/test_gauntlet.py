@@ -249,7 +249,7 @@ GAUNTLET: dict[str, tuple[Prepare, str]] = {
     ),
     "positive label in a regression spec": (
         _regression("hours_per_week", change=lambda s: s["label"].update(positive=40)),
-        "label.positive and label.values belong to a binary task",
+        "label.positive and label.values belong to a classification task",
     ),
     "score column outside [0, 1]": (
         _edit(lambda s: s.update(model={"predictions": {"score_column": "age"}}, training=None)),

@@ -158,10 +158,15 @@ def test_a_regression_spec_says_what_its_task_needs(tmp_path: Path) -> None:
     refused(
         "s['checks']['evaluation']['thresholds']['roc_auc'] = {'min': 0.7}", "roc_auc is not a regression"
     )
-    refused("s['label']['positive'] = 1", "belong to a binary task")
+    refused("s['label']['positive'] = 1", "belong to a classification task")
     refused("s['checks']['robustness'].pop('prediction_tolerance')", "prediction_tolerance is required")
-    refused("s['checks']['fairness']['max_demographic_parity_difference'] = 0.1", "binary-task threshold")
-    refused("s['checks']['evaluation']['slice_metric'] = 'accuracy'", "slice_metric must be mae or rmse")
+    refused(
+        "s['checks']['fairness']['max_demographic_parity_difference'] = 0.1", "classification-task threshold"
+    )
+    refused(
+        "s['checks']['evaluation']['slice_metric'] = 'accuracy'",
+        "slice_metric must be one of .'mae', 'rmse'.",
+    )
     refused("s['checks']['fairness'].pop('decision_threshold')", "needs decision_threshold")
     refused("s['label']['range'] = [10, 1]", "low < high")
 
