@@ -832,7 +832,7 @@ def _confusion_evaluator(y: CodeArray, pred: CodeArray, k: int) -> Callable[[npt
     return evaluate
 
 
-def _class_rates(confusion: FloatArray) -> dict[str, FloatArray]:
+def class_rates(confusion: FloatArray) -> dict[str, FloatArray]:
     """Per-class precision, recall, f1 and support along the last axis, 0 where a ratio has no denominator.
 
     As precision_recall_fscore_support(zero_division=0) with sample_weight.
@@ -876,7 +876,7 @@ def _multiclass_evaluator(
         total = counts.sum(axis=1).astype(np.float64)
         out = dict(zip(columns, (counts.astype(np.float64) @ matrix).T / total, strict=True))
         if confusion is not None:
-            rates = _class_rates(confusion(counts))
+            rates = class_rates(confusion(counts))
             support = rates["support"]
             out |= {
                 # as balanced_accuracy_score: the mean recall of the classes present in the resample
@@ -963,7 +963,7 @@ def per_class(
     values = skm.precision_recall_fscore_support(y, pred, labels=np.arange(len(labels)), zero_division=0)
     points = dict(zip(("precision", "recall", "f1", "support"), values, strict=True))
     confusion = _confusion_evaluator(y, pred, len(labels))
-    draws = [_class_rates(confusion(c)) for c in resample_counts(y.size, resamples, seed, _chunk(y.size))]
+    draws = [class_rates(confusion(c)) for c in resample_counts(y.size, resamples, seed, _chunk(y.size))]
     return {
         label: _estimates(
             {name: float(point[c]) for name, point in points.items()},

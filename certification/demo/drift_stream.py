@@ -10,7 +10,8 @@ prediction drift follows from data drift. Scenarios, with t the drift's strength
 - fairness_regression: no data drift; from the middle window, for one group, a share of labels turns against the
   model's predictions (its positives stop materialising and its negatives succeed), so error rates degrade in that
   group only and the label/score relationship changes there. For a regressor (no positive label), that group's
-  outcomes fall by `flip_share` of their value, so its errors grow and its predictions become too high.
+  outcomes fall by `flip_share` of their value, so its errors grow and its predictions become too high; for a
+  multiclass model (prediction and label are class codes) a turned outcome is the class after the predicted one.
 Labels arrive later: a share of rows carries its label and the time it arrived.
 """
 
@@ -42,8 +43,10 @@ def production_stream(
     features: Sequence[str],
     protected: Sequence[str],
     label: str,
-    positive: Any,  # None: a regressor, whose prediction is the value it predicts
+    positive: Any,  # None: a regressor, whose prediction is the value it predicts (or a multiclass model)
     scenario: Scenario,
+    classes: Sequence[Any]
+    | None = None,  # a multiclass model's declared classes: prediction and label are codes
     drift_columns: Sequence[str] = (),
     tilt: float = 1.0,
     group: tuple[str, Any] | None = None,
@@ -74,12 +77,13 @@ def production_stream(
         if drifting is not None
         else 0
     )
-    regression = positive is None
-    truth = (
-        population[label].to_numpy(dtype=float)
-        if regression
-        else (population[label] == positive).to_numpy(dtype="int8")
-    )
+    regression = positive is None and classes is None
+    if classes is not None:
+        truth = pd.Categorical(population[label], categories=list(classes)).codes.astype("int8")
+    elif regression:
+        truth = population[label].to_numpy(dtype=float)
+    else:
+        truth = (population[label] == positive).to_numpy(dtype="int8")
     kept = list(dict.fromkeys([*features, *protected]))
     for w in range(windows):
         rng = np.random.default_rng([seed, w])
@@ -90,6 +94,10 @@ def production_stream(
         inputs = frame[list(features)]
         if regression:
             prediction, score = np.asarray(model.predict(inputs), dtype=float), np.full(len(frame), np.nan)
+        elif classes is not None:  # the most probable declared class, as certification scores it
+            columns = [list(map(str, model.classes_)).index(str(c)) for c in classes]
+            prediction = np.asarray(model.predict_proba(inputs))[:, columns].argmax(axis=1).astype("int8")
+            score = np.full(len(frame), np.nan)
         else:
             score = np.asarray(model.predict_proba(inputs))[:, list(model.classes_).index(positive)]
             prediction = (np.asarray(model.predict(inputs)) == positive).astype("int8")
@@ -99,9 +107,10 @@ def production_stream(
             members = (frame[column] == value).to_numpy()
             if regression:
                 outcome[members] *= 1 - flip_share * t
-            else:
+            else:  # the outcome turns against the prediction: the other class, or the next class of several
                 turned = members & (rng.random(rows_per_window) < flip_share * t)
-                outcome[turned] = 1 - prediction[turned]
+                other = 1 - prediction if classes is None else (prediction + 1) % len(classes)
+                outcome[turned] = other[turned]
         offsets = np.sort(rng.uniform(0, window.total_seconds(), rows_per_window))
         # microseconds, as databases keep them
         logged = (pd.Timestamp(start + w * window) + pd.to_timedelta(offsets, unit="s")).floor("us")

@@ -274,7 +274,9 @@ def production_days(
         production_stream(
             ctx.evaluation, ctx.model.estimator, features=ctx.features, protected=ctx.spec.protected_attributes,
             label=ctx.spec.label.column, positive=ctx.spec.label.positive, scenario=scenario,  # type: ignore[arg-type]
-            drift_columns=["age", "hours_per_week"], tilt=1.5, windows=days, rows_per_window=rows, start=start,
+            classes=ctx.classes if ctx.task == "multiclass" else None,
+            drift_columns=kw.pop("drift_columns", ["age", "hours_per_week"]), tilt=kw.pop("tilt", 1.5),
+            windows=days, rows_per_window=rows, start=start,
             window=timedelta(days=1), model_name=certified.name,
             model_version=certified.registry[1] if certified.registry else "local", **kw,
         )

@@ -14,8 +14,10 @@ ENV = Environment(
 )
 
 
-# the order metrics are listed in: a binary classifier's, then a regressor's
+# the order metrics are listed in: a binary classifier's, a multiclass classifier's, then a regressor's
 METRIC_ORDER = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
+KEY_MULTICLASS_METRICS = ("balanced_accuracy", "macro_f1", "weighted_f1", "roc_auc_ovr", "min_class_recall")
+MULTICLASS_ORDER = (*KEY_MULTICLASS_METRICS, "min_class_precision", "top_k_accuracy")
 KEY_REGRESSION_METRICS = ("mae", "rmse", "r2", "median_ae", "mape")
 REGRESSION_ORDER = (*KEY_REGRESSION_METRICS, "poisson_deviance", "gamma_deviance", "tweedie_deviance")
 
@@ -65,5 +67,5 @@ def render(template: str, **values: Any) -> str:
 ENV.filters["data_uri"] = _data_uri
 ENV.globals["scalar_keys"] = scalar_keys
 ENV.globals["limits"] = limits
-ENV.globals["metric_order"] = (*METRIC_ORDER, *REGRESSION_ORDER)
+ENV.globals["metric_order"] = (*METRIC_ORDER, *MULTICLASS_ORDER, *REGRESSION_ORDER)
 ENV.globals["subset"] = lambda mapping, keys: {k: mapping[k] for k in keys}

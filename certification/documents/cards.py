@@ -11,13 +11,16 @@ from typing import Any
 import markdown
 
 from certification.checks.data_validation.profiling import DICTIONARY
-from certification.documents._render import ENV, KEY_REGRESSION_METRICS
+from certification.documents._render import ENV, KEY_MULTICLASS_METRICS, KEY_REGRESSION_METRICS
 from certification.documents.pdf import print_pdf
 from certification.monitoring import watchlist
 from certification.spec import Spec
 
 MARKDOWN = ("model-card.md", "incident-response.md", "rollback.md")
-KEY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", *KEY_REGRESSION_METRICS)
+KEY_METRICS = (
+    "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier", *KEY_MULTICLASS_METRICS,
+    *KEY_REGRESSION_METRICS,
+)  # fmt: skip
 
 
 def context(folder: Path, status: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:

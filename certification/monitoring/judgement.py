@@ -18,6 +18,8 @@ def _regression(comparison: dict[str, Any]) -> bool:
 
 
 def _metrics(comparison: dict[str, Any]) -> tuple[str, ...]:
+    if comparison.get("task") == "multiclass":  # accuracy and the share predicted in each class
+        return ("accuracy", *(f"predicted {c}" for c in comparison["classes"]))
     return REGRESSION_GROUP_METRICS if _regression(comparison) else GROUP_METRICS
 
 
@@ -89,7 +91,7 @@ def judge(comparison: dict[str, Any], drift: dict[str, Any] | None, policy: Moni
         breaches.append(f"prediction drift: score PSI {score_psi:.3f} > {policy.max_score_psi}")
     live, certified = comparison["performance"], comparison["baseline_performance"]
     if live["rows"] >= policy.min_labelled_rows:
-        breaches += _performance(live, certified, policy, _regression(comparison))
+        breaches += _performance(live, certified, policy, comparison.get("task", "binary"))
     unit = " of the certified MAE" if _regression(comparison) else ""
     breaches += [
         f"fairness: {g['attribute']} {g['metric']} gap {g['window_gap']:.4g} vs {g['baseline_gap']:.4g} certified "
@@ -101,19 +103,48 @@ def judge(comparison: dict[str, Any], drift: dict[str, Any] | None, policy: Moni
 
 
 def _performance(
-    live: dict[str, Any], certified: dict[str, Any], policy: MonitoringPolicy, regression: bool
+    live: dict[str, Any], certified: dict[str, Any], policy: MonitoringPolicy, task: str
 ) -> list[str]:
-    """A classifier's accuracy drop, or a regressor's growth of the mean absolute error, beyond the policy."""
-    name, limit = ("mae", policy.max_error_increase) if regression else ("accuracy", policy.max_accuracy_drop)
-    now, then = live[name], certified[name]
-    change = (now["value"] - then["value"]) / then["value"] if regression else then["value"] - now["value"]
-    if not change > limit:
-        return []
-    what = f"growth {change:.1%}" if regression else f"drop {change:.3f}"
-    return [
-        f"performance: {name} {now['value']:.4g} [{now['ci_lower']:.4g}, {now['ci_upper']:.4g}] on {live['rows']} "
-        f"labelled rows vs {then['value']:.4g} certified ({what} > {limit:g})"
-    ]
+    """A classifier's accuracy drop (a multiclass one's macro F1 drop too), or a regressor's growth of the mean
+    absolute error, beyond the policy."""
+    limits = {
+        "binary": {"accuracy": policy.max_accuracy_drop},
+        "multiclass": {"accuracy": policy.max_accuracy_drop, "macro_f1": policy.max_macro_f1_drop},
+        "regression": {"mae": policy.max_error_increase},
+    }[task]
+    found = []
+    for name, limit in limits.items():
+        now, then = live[name], certified[name]
+        growth = name == "mae"
+        change = (now["value"] - then["value"]) / then["value"] if growth else then["value"] - now["value"]
+        if not change > limit:
+            continue
+        interval = f" [{now['ci_lower']:.4g}, {now['ci_upper']:.4g}]" if "ci_lower" in now else ""
+        what = f"growth {change:.1%}" if growth else f"drop {change:.3f}"
+        found.append(
+            f"performance: {name} {now['value']:.4g}{interval} on {live['rows']} labelled rows vs "
+            f"{then['value']:.4g} certified ({what} > {limit:g})"
+        )
+    return found
+
+
+def _prediction_text(comparison: dict[str, Any]) -> str:
+    prediction, task = comparison["prediction"], comparison.get("task", "binary")
+    if task == "regression":
+        return (
+            f"Predictions: PSI {prediction['score_psi']:.3f}; mean {prediction['mean_prediction']:.4g} vs "
+            f"{prediction['baseline_mean_prediction']:.4g} certified."
+        )
+    if task == "multiclass":
+        shares = ", ".join(
+            f"{c} {prediction['class_shares'][c]:.1%} (certified {prediction['baseline_class_shares'][c]:.1%})"
+            for c in comparison["classes"]
+        )
+        return f"Predicted classes: PSI {prediction['score_psi']:.3f}; {shares}."
+    return (
+        f"Scores: PSI {prediction['score_psi']:.3f}; positive rate {prediction['positive_rate']['value']:.3f} vs "
+        f"{prediction['baseline_positive_rate']:.3f} certified."
+    )
 
 
 def root_cause(
@@ -143,13 +174,7 @@ def root_cause(
             for f in features
         )
         + ".",
-        (
-            f"Predictions: PSI {prediction['score_psi']:.3f}; mean {prediction['mean_prediction']:.4g} vs "
-            f"{prediction['baseline_mean_prediction']:.4g} certified."
-            if _regression(comparison)
-            else f"Scores: PSI {prediction['score_psi']:.3f}; positive rate "
-            f"{prediction['positive_rate']['value']:.3f} vs {prediction['baseline_positive_rate']:.3f} certified."
-        ),
+        _prediction_text(comparison),
     ]
     if math.isfinite(accuracy):
         text.append(

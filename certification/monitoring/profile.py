@@ -83,9 +83,8 @@ class Profile:
         default_factory=lambda: np.zeros((len(SCORE_EDGES) - 1, 2), dtype=np.int64)
     )
     confusion: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONFUSION, 0))
-    groups: dict[str, dict[Any, dict[str, Any]]] = field(
-        default_factory=dict
-    )  # attribute -> group -> counts/sums
+    # attribute -> group -> its counts (regression: sums; multiclass: confusion matrix)
+    groups: dict[str, dict[Any, Any]] = field(default_factory=dict)
     sample: pd.DataFrame | None = None
     _keys: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -189,6 +188,81 @@ class RegressionProfile(Profile):
                 sums = mine.setdefault(group, dict.fromkeys(SUMS, 0.0))
                 for name in SUMS:
                     sums[name] += float(row[name])
+
+
+@dataclass
+class MulticlassProfile(Profile):
+    """A multiclass model's window: how often it predicts each declared class (prediction and label are class
+    codes), and the confusion matrix of labelled rows overall and per protected group."""
+
+    classes: list[str] = field(default_factory=list)
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        k = len(self.classes)
+        self.scores, self.matrix = np.zeros(k, dtype=np.int64), np.zeros((k, k), dtype=np.int64)
+
+    def fresh(self, sample_size: int) -> Profile:
+        return MulticlassProfile(self.bins, self.protected, sample_size=sample_size, classes=self.classes)
+
+    def _outcomes(self, chunk: pd.DataFrame) -> None:
+        k = len(self.classes)
+        self.scores += np.bincount(chunk["prediction"].to_numpy(dtype=np.int64), minlength=k)
+        known = chunk[chunk["label"].notna()]
+        self.labelled += len(known)
+        cell = known["label"].to_numpy(dtype=np.int64) * k + known["prediction"].to_numpy(dtype=np.int64)
+        self.matrix += np.bincount(cell, minlength=k * k).reshape(k, k)
+        for attribute in self.protected:
+            mine = self.groups.setdefault(attribute, {})
+            for group, cells in pd.Series(cell).groupby(known[attribute].astype(str).to_numpy()):
+                found = np.bincount(cells.to_numpy(), minlength=k * k).reshape(k, k)
+                mine[group] = mine.get(group, np.zeros((k, k), dtype=np.int64)) + found
+
+
+def _class_measures(matrix: np.ndarray, classes: Sequence[str], level: float) -> dict[str, Any]:
+    """Accuracy and each class's predicted share (with exact intervals) and macro F1 of a confusion matrix."""
+    n = int(matrix.sum())
+    return {
+        "rows": n,
+        "accuracy": stats.proportion(int(np.trace(matrix)), n, level).to_dict(),
+        "macro_f1": {
+            "value": float(stats.class_rates(matrix.astype(float))["f1"].mean()) if n else float("nan")
+        },
+        **{
+            f"predicted {c}": stats.proportion(int(matrix[:, k].sum()), n, level).to_dict()
+            for k, c in enumerate(classes)
+        },
+    }
+
+
+def _compare_multiclass(
+    baseline: MulticlassProfile, window: MulticlassProfile, level: float
+) -> dict[str, Any]:
+    classes, empty = baseline.classes, np.zeros_like(baseline.matrix)
+    return {
+        "classes": classes,
+        "prediction": {
+            "score_psi": psi(baseline.scores, window.scores),
+            "class_shares": dict(zip(classes, (window.scores / max(window.rows, 1)).tolist(), strict=True)),
+            "baseline_class_shares": dict(
+                zip(classes, (baseline.scores / max(baseline.rows, 1)).tolist(), strict=True)
+            ),
+        },
+        "label_score": {"shift": None, "bins_compared": 0},
+        "performance": _class_measures(window.matrix, classes, level),
+        "baseline_performance": _class_measures(baseline.matrix, classes, level),
+        "groups": {
+            attribute: {
+                group: {
+                    "window": _class_measures(matrix, classes, level),
+                    "baseline": _class_measures(baseline.groups[attribute].get(group, empty), classes, level),
+                }
+                for group, matrix in window.groups.get(attribute, {}).items()
+            }
+            for attribute in baseline.protected
+        },
+    }
 
 
 def _errors(sums: Mapping[str, float], level: float) -> dict[str, Any]:
@@ -296,6 +370,8 @@ def compare(baseline: Profile, window: Profile, level: float = 0.95) -> dict[str
     }
     if isinstance(baseline, RegressionProfile) and isinstance(window, RegressionProfile):
         return {**common, "task": "regression", **_compare_regression(baseline, window, level)}
+    if isinstance(baseline, MulticlassProfile) and isinstance(window, MulticlassProfile):
+        return {**common, "task": "multiclass", **_compare_multiclass(baseline, window, level)}
     return {
         **common,
         "prediction": {

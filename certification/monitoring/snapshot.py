@@ -9,7 +9,7 @@ import pickle
 
 from certification.errors import CertificationError
 from certification.monitoring.certified import Certified
-from certification.monitoring.profile import Profile, RegressionProfile, bins_for
+from certification.monitoring.profile import MulticlassProfile, Profile, RegressionProfile, bins_for
 from certification.run.records import Runs
 
 BASELINE, BASELINE_EVENT = "monitoring-baseline.pkl", "monitoring_baseline"
@@ -43,19 +43,20 @@ def _score_baseline(runs: Runs, certified: Certified) -> tuple[Profile, list[str
 
     ctx = runs.open_context(certified.run_id)  # refuses inputs that changed since certification
     features, protected = ctx.features, certified.spec.protected_attributes
-    regression = ctx.task == "regression"
-    scores = None if regression else ctx.score_eval  # a regressor's output is its prediction
+    # a binary model's positive-class probability; a regressor's and a multiclass model's output is its prediction
+    scores = ctx.score_eval if ctx.task == "binary" else None
     frame = ctx.evaluation[list(dict.fromkeys([*features, *protected]))].assign(
         prediction=ctx.pred_eval, score=scores if scores is not None else float("nan"), label=ctx.y_eval
     )
     bins = bins_for(ctx.evaluation, features)
     size = certified.policy.sample_size
-    profile = (
-        RegressionProfile(
-            bins, protected, sample_size=size, prediction_bins=bins_for(frame, ["prediction"])["prediction"]
-        )
-        if regression
-        else Profile(bins, protected, sample_size=size)
-    )
+    profile: Profile
+    if ctx.task == "regression":
+        prediction = bins_for(frame, ["prediction"])["prediction"]
+        profile = RegressionProfile(bins, protected, sample_size=size, prediction_bins=prediction)
+    elif ctx.task == "multiclass":
+        profile = MulticlassProfile(bins, protected, sample_size=size, classes=[str(c) for c in ctx.classes])
+    else:
+        profile = Profile(bins, protected, sample_size=size)
     numeric = [c for c in features if is_numeric_dtype(ctx.evaluation[c])]
     return profile.update(pd.DataFrame(frame)), features, numeric
