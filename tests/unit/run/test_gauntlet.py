@@ -104,6 +104,34 @@ def _regression(
     return prepare
 
 
+RELATIONSHIPS = ["Husband", "Not-in-family", "Own-child", "Unmarried", "Wife", "Other-relative"]
+
+
+def _multiclass(
+    declared: list[str] = RELATIONSHIPS, learned: list[str] = RELATIONSHIPS, *, served: str | None = None
+) -> Prepare:
+    """The Adult spec turned into a multiclass model of `relationship` declaring the classes `declared`, with a
+    logistic regression fitted on the training rows of the classes `learned` (or the misbehaving endpoint
+    `served`)."""
+
+    def prepare(spec: dict[str, Any], folder: Path) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        spec.update(task="multiclass", label={"column": "relationship", "values": declared})
+        spec["checks"]["evaluation"].update(thresholds={"accuracy": {"min": 0.1}})
+        if served is not None:
+            _served(served)(spec, folder)
+            return
+        train = pd.read_csv(spec["datasets"]["train"]["path"])
+        train = train[train["relationship"].isin(learned)]
+        features = ["age", "education_num", "hours_per_week"]
+        path = folder / "multiclass.joblib"
+        joblib.dump(LogisticRegression(max_iter=500).fit(train[features], train["relationship"]), path)
+        spec["model"] = {"path": str(path), "sha256": file_sha256(path), "features": features}
+
+    return prepare
+
+
 def _then(first: Prepare, second: Prepare) -> Prepare:
     def prepare(spec: dict[str, Any], folder: Path) -> None:
         first(spec, folder)
@@ -251,6 +279,35 @@ GAUNTLET: dict[str, tuple[Prepare, str]] = {
         _regression("hours_per_week", change=lambda s: s["label"].update(positive=40)),
         "label.positive and label.values belong to a classification task",
     ),
+    "multiclass model predicting an undeclared class": (
+        _multiclass(declared=RELATIONSHIPS[:5]),
+        "predicts classes ['Other-relative'] that label.values does not declare",
+    ),
+    "multiclass model without a declared class": (
+        _multiclass(learned=RELATIONSHIPS[:5]),
+        "none for the declared ['Other-relative'] (label.values)",
+    ),
+    "multiclass endpoint answering too few columns": (
+        _multiclass(served="wide"),
+        "answered 3 probability columns for the 6 declared classes",
+    ),
+    "multiclass label with one class": (
+        _then(_multiclass(), _data("evaluation", lambda f: f.assign(relationship="Husband"))),
+        "holds one class only: 'Husband'",
+    ),
+    "multiclass label outside the declared classes": (
+        _then(
+            _multiclass(),
+            _data(
+                "evaluation", lambda f: f.assign(relationship=f["relationship"].where(f.index > 0, "Cousin"))
+            ),
+        ),
+        "holds classes ['Cousin'] that label.values does not declare",
+    ),
+    "multiclass spec with two classes": (
+        _multiclass(declared=RELATIONSHIPS[:2]),
+        "label.values must list three or more distinct classes",
+    ),
     "score column outside [0, 1]": (
         _edit(lambda s: s.update(model={"predictions": {"score_column": "age"}}, training=None)),
         "model.predictions.score_column",
@@ -293,5 +350,5 @@ def test_malformed_input_is_a_recorded_error(
     assert main(["audit", "verify"]) == OK
 
 
-def test_the_gauntlet_is_at_least_40_inputs() -> None:
-    assert len(GAUNTLET) >= 40
+def test_the_gauntlet_is_at_least_45_inputs() -> None:
+    assert len(GAUNTLET) >= 45
