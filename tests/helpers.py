@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from certification import Pipeline
 from certification.checks import REGISTRY, CheckResult
 from certification.hashing import file_sha256
 from certification.run.context import RunContext
@@ -162,3 +165,53 @@ def context_like(ctx: RunContext, **robustness: Any) -> RunContext:
     policy = ctx.spec.checks.robustness.model_copy(update=robustness)
     spec = ctx.spec.model_copy(update={"checks": ctx.spec.checks.model_copy(update={"robustness": policy})})
     return RunContext(spec, ctx.model, ctx.train, ctx.evaluation, ctx.datasets, ctx.artifact_dir)
+
+
+def run_dag(airflow_env: dict[str, str], spec: Path, while_waiting: Callable[[str], None]) -> dict[str, Any]:
+    """Run the DAG with dag.test() in a subprocess; call `while_waiting(run_id)` once sign-off is requested."""
+    pipeline = Pipeline()
+    known = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")}
+    log_path = spec.parent / "dag-test.log"  # a pipe would fill up with Airflow's logs and stall the DAG
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                "airflow",
+                "dags",
+                "test",
+                "model_certification",
+                "--conf",
+                json.dumps({"spec_path": str(spec)}),
+            ],
+            env={**os.environ, **airflow_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    run_id = None
+    deadline = time.monotonic() + 600
+    while process.poll() is None and time.monotonic() < deadline:
+        new = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")} - known
+        if new:
+            run_id = new.pop()
+            if pipeline.status(run_id)["status"] != "running":
+                break
+        time.sleep(1)
+    if run_id and pipeline.status(run_id)["status"] == "awaiting_signoff":
+        while_waiting(run_id)
+    process.wait(timeout=max(1, deadline - time.monotonic()))
+    output = log_path.read_text()
+    assert process.returncode == 0, output[-4000:]
+    assert run_id, output[-4000:]
+    return pipeline.status(run_id)
+
+
+def quick_example(spec_path: Path) -> None:
+    """An example spec (certification/demo/specs) on the tests' budget: fewer resamples, folds and attacked rows, a
+    short and loosely judged latency run; every check still runs."""
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["checks"]["evaluation"].update(bootstrap_resamples=300)
+    spec["checks"]["evaluation"]["latency"].update(
+        time_budget_seconds=2, max_p99_ms={1: 2000}, min_throughput_rows_per_s=100
+    )
+    spec["checks"]["robustness"].update(sample_size=10, max_eval=60)
+    spec["training"]["folds"] = 2
+    spec_path.write_text(yaml.safe_dump(spec))

@@ -13,7 +13,9 @@ from certification.monitoring.judgement import group_rates as group_rates
 from certification.monitoring.judgement import judge as judge
 from certification.monitoring.judgement import root_cause as root_cause
 from certification.monitoring.profile import Bins as Bins
+from certification.monitoring.profile import MulticlassProfile as MulticlassProfile
 from certification.monitoring.profile import Profile as Profile
+from certification.monitoring.profile import RegressionProfile as RegressionProfile
 from certification.monitoring.profile import bins_for as bins_for
 from certification.monitoring.profile import calibration_shift as calibration_shift
 from certification.monitoring.profile import compare as compare

@@ -7,10 +7,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import joblib
 import pytest
@@ -21,7 +19,7 @@ from certification.cli import NOT_CERTIFIED, OK, main
 from certification.config import settings
 from certification.demo.inputs import prepare_hmda
 from certification.demo.serving import ModelServer
-from tests.helpers import REPO, demo_spec
+from tests.helpers import REPO, demo_spec, run_dag
 
 
 @pytest.fixture
@@ -29,43 +27,6 @@ def registered(home: Path, postgres_database: str, monkeypatch: pytest.MonkeyPat
     """The demo spec with a freshly registered model (see `demo_spec`) and the ledger on PostgreSQL."""
     monkeypatch.setenv("CERTIFICATION_LEDGER_URL", postgres_database)
     return demo_spec()
-
-
-def run_dag(airflow_env: dict[str, str], spec: Path, while_waiting: Callable[[str], None]) -> dict[str, Any]:
-    """Run the DAG with dag.test() in a subprocess; call `while_waiting(run_id)` once sign-off is requested."""
-    pipeline = Pipeline()
-    known = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")}
-    log_path = spec.parent / "dag-test.log"  # a pipe would fill up with Airflow's logs and stall the DAG
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                "airflow",
-                "dags",
-                "test",
-                "model_certification",
-                "--conf",
-                json.dumps({"spec_path": str(spec)}),
-            ],
-            env={**os.environ, **airflow_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    run_id = None
-    deadline = time.monotonic() + 600
-    while process.poll() is None and time.monotonic() < deadline:
-        new = {r["run_id"] for r in pipeline.ledger.query("SELECT run_id FROM {s}.runs")} - known
-        if new:
-            run_id = new.pop()
-            if pipeline.status(run_id)["status"] != "running":
-                break
-        time.sleep(1)
-    if run_id and pipeline.status(run_id)["status"] == "awaiting_signoff":
-        while_waiting(run_id)
-    process.wait(timeout=max(1, deadline - time.monotonic()))
-    output = log_path.read_text()
-    assert process.returncode == 0, output[-4000:]
-    assert run_id, output[-4000:]
-    return pipeline.status(run_id)
 
 
 def _signoff(decision: str, run_id: str, role: str, who: str) -> int:

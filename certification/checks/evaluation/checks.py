@@ -214,7 +214,13 @@ def _classwise_calibration(ctx: RunContext, bounds: Mapping[Any, Bound]) -> Outc
     worst = max(found["classes"], key=lambda c: found["classes"][c]["ece"])
     summary = f"classwise ECE {found['mean_ece']:.4f}; worst class {worst!r} ECE {found['max_ece']:.4f}"
     message = f"{outcome.message}; {summary}" if outcome.message else summary
-    measured = {**outcome.measured, "ece": found["mean_ece"], "worst_class": worst, **found}
+    measured = {
+        **outcome.measured,
+        "ece": found["mean_ece"],
+        "worst_class": worst,
+        "worst_class_ece": found["max_ece"],
+        "classes": found["classes"],
+    }
     measured["brier"] = estimates(ctx)["brier"].to_dict()
     return Outcome(outcome.status, measured, outcome.threshold, message, [str(png)])
 

@@ -129,8 +129,8 @@ def _draw(ctx: RunContext, measure: str) -> str:
         for i, label in enumerate(table.labels):
             size = int(table.size(measure)[i])
             flag = f" (n={size}, small)" if size < policy.min_group_size else ""
-            scope = "" if cls is None else f"{cls}: "
-            rows.append((f"{scope}{label}{flag}", table.values[measure][i], low[i], high[i]))
+            scope = "" if cls is None else f"{cls} · "
+            rows.append((f"{scope}{grouping}: {label}{flag}", table.values[measure][i], low[i], high[i]))
     defined = [r for r in rows if np.isfinite(r[1])]
     names = REGRESSION_NAMES if ctx.task == "regression" else engine.NAMES
     title = f"{names.get(measure, measure)} by group, {policy.confidence_level:.0%} bootstrap CI"

@@ -21,22 +21,10 @@ from certification.config import settings
 from certification.demo.inputs import CPS_FEATURES, CPS_MODEL, prepare_cps
 from certification.errors import SpecError
 from certification.spec import Spec, load_spec, parse_spec
-from tests.helpers import cli_verdict, digest_before_later_fields
+from tests.helpers import cli_verdict, digest_before_later_fields, quick_example
 
 # a first certification has no champion, the example declares no consent column, and no fairness check fails
 NOT_JUDGED = {"evaluation.champion_challenger", "compliance.consent_retention", "fairness.mitigation"}
-
-
-def _quick(spec_path: Path) -> None:
-    """The example spec on the tests' budget: fewer resamples, folds and attacked rows; everything still runs."""
-    spec = yaml.safe_load(spec_path.read_text())
-    spec["checks"]["evaluation"].update(bootstrap_resamples=300)
-    spec["checks"]["evaluation"]["latency"].update(
-        time_budget_seconds=2, max_p99_ms={1: 2000}, min_throughput_rows_per_s=100
-    )
-    spec["checks"]["robustness"].update(sample_size=10, max_eval=60)
-    spec["training"]["folds"] = 2
-    spec_path.write_text(yaml.safe_dump(spec))
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -54,7 +42,7 @@ def test_the_cps_wage_regression_is_certified_end_to_end(
     import mlflow
 
     spec_path = prepare_cps(settings(), tmp_path / "cps")
-    _quick(spec_path)
+    quick_example(spec_path)
     code = main(["--json", "run", str(spec_path), "--submitted-by", "dana"])
     status, results = cli_verdict(capsys.readouterr().out, code)
     assert code == OK and status["status"] == "awaiting_signoff", status.get("gate")
