@@ -2,6 +2,7 @@
 
     python benchmarks/fairness.py --rows 100000 1000000 10000000 --resamples 1000 --out benchmarks/results/fairness.json
     python benchmarks/fairness.py --task regression --rows 1000000 --out benchmarks/results/fairness_regression.json
+    python benchmarks/fairness.py --task multiclass --rows 1000000 --out benchmarks/results/fairness_multiclass.json
 
 Data: synthetic rows with the Adult sex x race group shares (2 x 5 groups, intersections included), labels and
 scores drawn per row. Each size runs in a fresh process so its peak RSS is its own. fairlearn runs one MetricFrame
@@ -9,7 +10,10 @@ pass (the same eight group metrics, over sex and race jointly) and a MetricFrame
 time for the full number of resamples is extrapolated linearly from that (each resample is another full pass).
 --task regression audits a continuous prediction of a wage-like target on the same groups (mean prediction, mean
 target, mean residual, MAE, RMSE, share above a threshold) and adds the largest absolute difference between our
-point values and fairlearn's over the joint groups.
+point values and fairlearn's over the joint groups. --task multiclass audits a three-class prediction one-vs-rest
+(the same group metrics for each class); fairlearn has no multiclass group metrics, so its matching pass is one
+MetricFrame per class on that class's one-vs-rest labels, and the largest difference is taken over classes and
+joint groups.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import peak_rss_mb, write_report  # noqa: E402
 from certification.checks.fairness import audit as engine  # noqa: E402
-from certification.checks.fairness import regression  # noqa: E402
+from certification.checks.fairness import multiclass, regression  # noqa: E402
 
 # Adult evaluation shares (adult.test): sex x race
 SEX = {"Male": 0.667, "Female": 0.333}
@@ -71,6 +75,21 @@ def synthetic_regression(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.nda
     return frame, y, y * rng.lognormal(0.0, 0.3, rows) + np.where(male, 15.0, -5.0)
 
 
+CLASSES = ("low", "medium", "high")
+
+
+def synthetic_multiclass(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Three classes whose probabilities shift with sex; the outcome is drawn from them, the prediction is their
+    argmax."""
+    rng = np.random.default_rng(seed)
+    frame = _groups(rng, rows)
+    male = (frame["sex"] == "Male").to_numpy()
+    logits = rng.normal(size=(rows, 3)) + np.where(male, 0.3, 0.0)[:, None] * np.arange(3)
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = (rng.random(rows)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1)
+    return frame, y, proba.argmax(axis=1), proba
+
+
 def ours(
     frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, score: np.ndarray, resamples: int
 ) -> tuple[float, dict[str, Any]]:
@@ -90,6 +109,17 @@ def ours_regression(
     for table in tables.values():
         for name in regression.DISPARITIES:
             regression.disparity(table, name, engine.Comparison(30))
+    return time.perf_counter() - started, tables
+
+
+def ours_multiclass(
+    frame: pd.DataFrame, y: np.ndarray, pred: np.ndarray, proba: np.ndarray, resamples: int
+) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    tables = multiclass.audit(frame, ["sex", "race"], y, pred, proba, CLASSES, resamples=resamples)
+    for grouping in next(iter(tables.values())):
+        for name in multiclass.DISPARITIES:
+            multiclass.disparity(multiclass.for_grouping(tables, grouping), name, engine.Comparison(30))
     return time.perf_counter() - started, tables
 
 
@@ -143,10 +173,11 @@ def fairlearn_frame(
     return time.perf_counter() - started, result
 
 
-def _max_difference(table: regression.RegressionTable, by_group: pd.DataFrame) -> float:
+def _max_difference(table: engine.Table, by_group: pd.DataFrame) -> float:
     """Largest absolute difference between our point values (and counts) and fairlearn's, over the joint groups."""
-    by_group.index = [engine.JOIN.join(k) for k in by_group.index]
-    ours = pd.DataFrame({**table.values, "count": table.counts}, index=table.labels)
+    by_group = by_group.set_axis([engine.JOIN.join(k) for k in by_group.index])
+    rows = table.counts.reshape(len(table.labels), -1).sum(axis=1)
+    ours = pd.DataFrame({**table.values, "count": rows}, index=table.labels)
     return float((ours[by_group.columns] - by_group.loc[table.labels]).abs().to_numpy(dtype=float).max())
 
 
@@ -158,6 +189,13 @@ def worker(task: str, rows: int, resamples: int, boot_sample: int) -> dict[str, 
         def run(n: int, resamples: int) -> tuple[float, dict[str, Any]]:
             return ours(frame[:n], y[:n], pred[:n], score[:n], resamples)
 
+    elif task == "multiclass":
+        frame, y, pred, proba = synthetic_multiclass(rows)
+        metrics = binary_metrics()
+
+        def run(n: int, resamples: int) -> tuple[float, dict[str, Any]]:
+            return ours_multiclass(frame[:n], y[:n], pred[:n], proba[:n], resamples)
+
     else:
         frame, y, pred = synthetic_regression(rows)
         metrics = regression_metrics()
@@ -168,8 +206,13 @@ def worker(task: str, rows: int, resamples: int, boot_sample: int) -> dict[str, 
     run(1000, 10)  # warm imports and caches
     our_seconds, tables = run(rows, resamples)
     our_rss = peak_rss_mb()
-    one_pass, reference = fairlearn_frame(metrics, frame, y, pred, None)
-    boot = fairlearn_frame(metrics, frame, y, pred, boot_sample)[0] if boot_sample else None
+    # fairlearn's matching pass: one MetricFrame (one per class, on its one-vs-rest labels, for a multiclass model)
+    labels = [(y == k, pred == k) for k in range(len(CLASSES))] if task == "multiclass" else [(y, pred)]
+    passes = [fairlearn_frame(metrics, frame, t, p, None) for t, p in labels]
+    one_pass, references = sum(seconds for seconds, _ in passes), [found for _, found in passes]
+    boot = (
+        sum(fairlearn_frame(metrics, frame, t, p, boot_sample)[0] for t, p in labels) if boot_sample else None
+    )
     # Without a measured bootstrap (too slow at 10M rows), count each resample as one more pass: a lower bound.
     extrapolated = (
         one_pass * (1 + resamples) if boot is None else one_pass + (boot - one_pass) * resamples / boot_sample
@@ -188,13 +231,17 @@ def worker(task: str, rows: int, resamples: int, boot_sample: int) -> dict[str, 
     }
     if task == "binary":
         return result
-    difference = _max_difference(tables["sex & race"], reference.by_group)
+    ours_by_class = [tables[c] for c in CLASSES] if task == "multiclass" else [tables]
+    difference = max(
+        _max_difference(mine["sex & race"], reference.by_group)
+        for mine, reference in zip(ours_by_class, references, strict=True)
+    )
     return {"task": task, **result, "max_abs_difference": difference}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=["binary", "regression"], default="binary")
+    parser.add_argument("--task", choices=["binary", "multiclass", "regression"], default="binary")
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument(
@@ -222,7 +269,7 @@ def main() -> None:
         else:
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr)
-    write_report("fairness" if args.task == "binary" else "fairness_regression", results, args.out)
+    write_report("fairness" if args.task == "binary" else f"fairness_{args.task}", results, args.out)
 
 
 if __name__ == "__main__":
