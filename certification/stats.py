@@ -309,7 +309,20 @@ def classification_estimates(
         if order is not None:
             y, s, p = y[order], s[order], p[order]
     evaluate = _evaluator(y, s, p, names)
-    draws = [evaluate(c) for c in resample_counts(y.size, resamples, seed, _chunk(y.size))]
+    return _bootstrapped(points, evaluate, y.size, resamples, seed, level)
+
+
+def _bootstrapped(
+    points: dict[str, float],
+    evaluate: Callable[[npt.NDArray[Any]], dict[str, FloatArray]],
+    rows: int,
+    resamples: int,
+    seed: int,
+    level: float,
+) -> dict[str, Estimate]:
+    """Each point with the percentile interval of its values on `resamples` row resamples (evaluate: counts ->
+    metric -> values per resample), drawn chunk by chunk."""
+    draws = [evaluate(c) for c in resample_counts(rows, resamples, seed, _chunk(rows))]
     return _estimates(points, draws, level)
 
 
@@ -484,8 +497,7 @@ def regression_estimates(
     names = _regression_names(y, p, metrics, tweedie_power)
     points = {name: _regression_point(name, y, p, tweedie_power) for name in names}
     evaluate = _regression_evaluator(y, p, names, tweedie_power)
-    draws = [evaluate(c) for c in resample_counts(y.size, resamples, seed, _chunk(y.size))]
-    return _estimates(points, draws, level)
+    return _bootstrapped(points, evaluate, y.size, resamples, seed, level)
 
 
 def confusion_counts(
@@ -939,8 +951,7 @@ def multiclass_estimates(
     names = _multiclass_names(y, p.shape[1], metrics, top_k)
     points = {name: _multiclass_point(name, y, p, top_k) for name in names}
     evaluate = _multiclass_evaluator(y, p, names, top_k)
-    draws = [evaluate(c) for c in resample_counts(y.size, resamples, seed, _chunk(y.size))]
-    return _estimates(points, draws, level)
+    return _bootstrapped(points, evaluate, y.size, resamples, seed, level)
 
 
 def per_class(

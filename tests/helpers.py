@@ -215,3 +215,32 @@ def quick_example(spec_path: Path) -> None:
     spec["checks"]["robustness"].update(sample_size=10, max_eval=60)
     spec["training"]["folds"] = 2
     spec_path.write_text(yaml.safe_dump(spec))
+
+
+def approve_and_verify(run_id: str, capsys: Any) -> dict[str, Any]:
+    """Both roles approve `certify --json run`'s run through the CLI; the certificate verifies. Returns the status."""
+    from certification.cli import OK, main
+
+    for role, who in (("risk", "alice"), ("compliance", "bob")):
+        code = main(
+            ["--json", "signoff", "approve", run_id, "--role", role, "--approver", who, "--comment", "ok"]
+        )
+        status = json.loads(capsys.readouterr().out)
+    assert code == OK and status["status"] == "certified", status["final"]
+    assert main(["certificate", "verify", status["documents"]["certificate.json"]]) == OK
+    assert "valid" in capsys.readouterr().out
+    return dict(status)
+
+
+def challenge(spec_path: Path, model: Any, name: str, example: Any, capsys: Any) -> dict[str, Any]:
+    """Register `model` as the next `<name>@candidate` and run the spec again: the champion/challenger result."""
+    from certification import tracking
+    from certification.cli import NOT_CERTIFIED, main
+    from certification.config import settings
+
+    tracking.register_model(settings(), model, name, "candidate", example, run_name=f"{name}-challenger")
+    code = main(["--json", "run", str(spec_path), "--submitted-by", "dana"])
+    _, results = cli_verdict(capsys.readouterr().out, code)
+    champion = results["evaluation.champion_challenger"]
+    assert code == NOT_CERTIFIED and champion["status"] == "fail", champion
+    return dict(champion["measured"])

@@ -69,18 +69,43 @@ HMDA_FEATURES = ["pirat", "hirat", "lvrat", "chist", "mhist", "unemp", *HMDA_FLA
 HMDA_FLAVOURS = ("lightgbm", "xgboost")
 
 
-def hmda_files(folder: Path) -> dict[str, Path]:
-    """HMDA split 70/30, stratified on the decision, with a fixed seed: the same files on every machine."""
+def split_files(table: pd.DataFrame, folder: Path, prefix: str, stratify: str | None) -> dict[str, Path]:
+    """`table` split 70/30 (stratified on the column `stratify`, if any) with a fixed seed, written as
+    `<prefix>_train.csv` and `<prefix>_evaluation.csv`: the same files on every machine."""
     from sklearn.model_selection import train_test_split
 
     folder.mkdir(parents=True, exist_ok=True)
-    table = load_hmda()
-    table[HMDA_FLAGS] = (table[HMDA_FLAGS] == "yes").astype("int64")
-    train, evaluation = train_test_split(table, test_size=0.3, stratify=table["deny"], random_state=0)
-    paths = {"train": folder / "hmda_train.csv", "evaluation": folder / "hmda_evaluation.csv"}
+    classes = None if stratify is None else table[stratify]
+    train, evaluation = train_test_split(table, test_size=0.3, stratify=classes, random_state=0)
+    paths = {"train": folder / f"{prefix}_train.csv", "evaluation": folder / f"{prefix}_evaluation.csv"}
     train.to_csv(paths["train"], index=False)
     evaluation.to_csv(paths["evaluation"], index=False)
     return paths
+
+
+def _example(
+    settings: Settings,
+    paths: dict[str, Path],
+    spec_name: str,
+    fit: Any,
+    name: str,
+    features: list[str],
+    **log: Any,
+) -> Path:
+    """Register the model `fit` makes of the training file as `<name>@candidate` and copy the example spec
+    `spec_name` beside the files; returns its path."""
+    train = pd.read_csv(paths["train"])
+    tracking.register_model(settings, fit(train), name, "candidate", train[features].head(3), **log)
+    spec = paths["train"].parent / spec_name
+    shutil.copyfile(str(files("certification.demo") / "specs" / spec_name), spec)
+    return spec
+
+
+def hmda_files(folder: Path) -> dict[str, Path]:
+    """HMDA split 70/30, stratified on the decision."""
+    table = load_hmda()
+    table[HMDA_FLAGS] = (table[HMDA_FLAGS] == "yes").astype("int64")
+    return split_files(table, folder, "hmda", "deny")
 
 
 def hmda_model(flavour: str, train: pd.DataFrame) -> Any:
@@ -104,21 +129,11 @@ def hmda_model(flavour: str, train: pd.DataFrame) -> Any:
 def prepare_hmda(settings: Settings, flavour: str, folder: Path | None = None) -> Path:
     """The HMDA files, a model of `flavour` logged with its own MLflow flavour as `hmda-<flavour>@candidate`, and
     the example spec `hmda-<flavour>.yaml` beside them; returns the spec path."""
-    folder = folder or settings.home / "hmda"
-    paths = hmda_files(folder)
-    train = pd.read_csv(paths["train"])
-    tracking.register_model(
-        settings,
-        hmda_model(flavour, train),
-        f"hmda-{flavour}",
-        "candidate",
-        train[HMDA_FEATURES].head(3),
-        flavour=flavour,
-        run_name=f"hmda-{flavour}",
-    )
-    spec = folder / f"hmda-{flavour}.yaml"
-    shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
-    return spec
+    paths = hmda_files(folder or settings.home / "hmda")
+    return _example(
+        settings, paths, f"hmda-{flavour}.yaml", lambda train: hmda_model(flavour, train), f"hmda-{flavour}",
+        HMDA_FEATURES, flavour=flavour, run_name=f"hmda-{flavour}",
+    )  # fmt: skip
 
 
 # a wage model sees the worker's education, experience and job, never their ethnicity (audited only)
@@ -127,15 +142,8 @@ CPS_MODEL = "cps-wage-regressor"
 
 
 def cps_files(folder: Path) -> dict[str, Path]:
-    """CPS1988 split 70/30 with a fixed seed: the same files on every machine."""
-    from sklearn.model_selection import train_test_split
-
-    folder.mkdir(parents=True, exist_ok=True)
-    train, evaluation = train_test_split(load_cps1988(), test_size=0.3, random_state=0)
-    paths = {"train": folder / "cps_train.csv", "evaluation": folder / "cps_evaluation.csv"}
-    train.to_csv(paths["train"], index=False)
-    evaluation.to_csv(paths["evaluation"], index=False)
-    return paths
+    """CPS1988 split 70/30."""
+    return split_files(load_cps1988(), folder, "cps", None)
 
 
 def cps_model(train: pd.DataFrame) -> Pipeline:
@@ -155,21 +163,11 @@ def cps_model(train: pd.DataFrame) -> Pipeline:
 def prepare_cps(settings: Settings, folder: Path | None = None) -> Path:
     """The CPS1988 files, a wage regressor registered as `cps-wage-regressor@candidate`, and the example spec
     `cps-wages.yaml` beside them; returns the spec path."""
-    folder = folder or settings.home / "cps"
-    paths = cps_files(folder)
-    train = pd.read_csv(paths["train"])
-    tracking.register_model(
-        settings,
-        cps_model(train),
-        CPS_MODEL,
-        "candidate",
-        train[CPS_FEATURES].head(3),
-        trusted_types=SKOPS_TRUSTED,
+    paths = cps_files(folder or settings.home / "cps")
+    return _example(
+        settings, paths, "cps-wages.yaml", cps_model, CPS_MODEL, CPS_FEATURES, trusted_types=SKOPS_TRUSTED,
         run_name="cps-hgb-gamma",
-    )
-    spec = folder / "cps-wages.yaml"
-    shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
-    return spec
+    )  # fmt: skip
 
 
 # self-rated health of Medicare members from their use of care and their circumstances; `afam` and `gender` are audited
@@ -182,16 +180,8 @@ NMES_MODEL = "nmes-health-classifier"
 
 
 def nmes_files(folder: Path) -> dict[str, Path]:
-    """NMES1988 split 70/30, stratified on self-rated health, with a fixed seed: the same files on every machine."""
-    from sklearn.model_selection import train_test_split
-
-    folder.mkdir(parents=True, exist_ok=True)
-    table = load_nmes1988()
-    train, evaluation = train_test_split(table, test_size=0.3, stratify=table["health"], random_state=0)
-    paths = {"train": folder / "nmes_train.csv", "evaluation": folder / "nmes_evaluation.csv"}
-    train.to_csv(paths["train"], index=False)
-    evaluation.to_csv(paths["evaluation"], index=False)
-    return paths
+    """NMES1988 split 70/30, stratified on self-rated health."""
+    return split_files(load_nmes1988(), folder, "nmes", "health")
 
 
 def nmes_model(train: pd.DataFrame) -> Pipeline:
@@ -217,21 +207,11 @@ def nmes_model(train: pd.DataFrame) -> Pipeline:
 def prepare_nmes(settings: Settings, folder: Path | None = None) -> Path:
     """The NMES1988 files, a health-status classifier registered as `nmes-health-classifier@candidate`, and the
     example spec `nmes-health.yaml` beside them; returns the spec path."""
-    folder = folder or settings.home / "nmes"
-    paths = nmes_files(folder)
-    train = pd.read_csv(paths["train"])
-    tracking.register_model(
-        settings,
-        nmes_model(train),
-        NMES_MODEL,
-        "candidate",
-        train[NMES_FEATURES].head(3),
-        trusted_types=["numpy.dtype"],
+    paths = nmes_files(folder or settings.home / "nmes")
+    return _example(
+        settings, paths, "nmes-health.yaml", nmes_model, NMES_MODEL, NMES_FEATURES, trusted_types=["numpy.dtype"],
         run_name="nmes-logit",
-    )
-    spec = folder / "nmes-health.yaml"
-    shutil.copyfile(str(files("certification.demo") / "specs" / spec.name), spec)
-    return spec
+    )  # fmt: skip
 
 
 COMPAS_COLUMNS = [

@@ -4,7 +4,6 @@ compared with it; what a multiclass spec may and may not say."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,12 @@ from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, 
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from certification.cli import NOT_CERTIFIED, OK, main
+from certification.cli import OK, main
 from certification.config import settings
 from certification.demo.inputs import NMES_CLASSES, NMES_FEATURES, NMES_MODEL, prepare_nmes
 from certification.errors import SpecError
 from certification.spec import parse_spec
-from tests.helpers import cli_verdict, quick_example
+from tests.helpers import approve_and_verify, challenge, cli_verdict, quick_example
 
 NOT_JUDGED = {"evaluation.champion_challenger", "compliance.consent_retention", "fairness.mitigation"}
 LABELS = list(range(len(NMES_CLASSES)))
@@ -113,33 +112,16 @@ def test_the_nmes_health_classifier_is_certified_end_to_end(
         assert confusion[group] == skm.confusion_matrix(y[rows], pred[rows], labels=LABELS).tolist()
     assert results["robustness.evasion"]["measured"]["method"] == "pgd"
 
-    run_id = status["run"]["run_id"]
-    for role, who in (("risk", "alice"), ("compliance", "bob")):
-        code = main(
-            ["--json", "signoff", "approve", run_id, "--role", role, "--approver", who, "--comment", "ok"]
-        )
-        status = json.loads(capsys.readouterr().out)
-    assert code == OK and status["status"] == "certified"
-    assert main(["certificate", "verify", status["documents"]["certificate.json"]]) == OK
-    assert "valid" in capsys.readouterr().out
+    status = approve_and_verify(status["run"]["run_id"], capsys)
     card = Path(status["documents"]["model-card.md"]).read_text()
     assert "Label: `health` (classes `poor`, `average`, `excellent`)" in card and "| macro_f1 |" in card
 
     # a challenger that calls everyone 'average' is as accurate as it is useless: macro F1 says so, it is refused
     from sklearn.dummy import DummyClassifier
 
-    from certification import tracking
-
     train = pd.read_csv(tmp_path / "nmes" / "nmes_train.csv")
     weak = DummyClassifier(strategy="prior").fit(train[NMES_FEATURES], train["health"])
-    tracking.register_model(
-        settings(), weak, NMES_MODEL, "candidate", train[NMES_FEATURES].head(3), run_name="nmes-prior"
-    )
-    code = main(["--json", "run", str(spec_path), "--submitted-by", "dana"])
-    status, results = cli_verdict(capsys.readouterr().out, code)
-    champion = results["evaluation.champion_challenger"]
-    assert code == NOT_CERTIFIED and champion["status"] == "fail", champion
-    measured = champion["measured"]
+    measured = challenge(spec_path, weak, NMES_MODEL, train[NMES_FEATURES].head(3), capsys)
     weak_pred = weak.predict_proba(evaluation[NMES_FEATURES])[
         :, [list(weak.classes_).index(c) for c in NMES_CLASSES]
     ].argmax(axis=1)

@@ -4,9 +4,7 @@ spec may and may not say."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,21 +14,21 @@ from fairlearn.metrics import MetricFrame
 from scipy.stats import linregress
 from sklearn import metrics as skm
 
-from certification.cli import NOT_CERTIFIED, OK, main
+from certification.cli import OK, main
 from certification.config import settings
 from certification.demo.inputs import CPS_FEATURES, CPS_MODEL, prepare_cps
 from certification.errors import SpecError
 from certification.spec import Spec, load_spec, parse_spec
-from tests.helpers import cli_verdict, digest_before_later_fields, quick_example
+from tests.helpers import (
+    approve_and_verify,
+    challenge,
+    cli_verdict,
+    digest_before_later_fields,
+    quick_example,
+)
 
 # a first certification has no champion, the example declares no consent column, and no fairness check fails
 NOT_JUDGED = {"evaluation.champion_challenger", "compliance.consent_retention", "fairness.mitigation"}
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code = main(["--json", *args])
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip().startswith("{") else {}
 
 
 def test_the_cps_wage_regression_is_certified_end_to_end(
@@ -94,32 +92,16 @@ def test_the_cps_wage_regression_is_certified_end_to_end(
     assert results["robustness.evasion"]["measured"]["method"] == "constrained black-box search"
     assert "changed_rate" in results["robustness.stress"]["measured"]
 
-    run_id = status["run"]["run_id"]
-    for role, who in (("risk", "alice"), ("compliance", "bob")):
-        code, status = _run(
-            capsys, "signoff", "approve", run_id, "--role", role, "--approver", who, "--comment", "reviewed"
-        )
-    assert code == OK and status["status"] == "certified"
-    assert main(["certificate", "verify", status["documents"]["certificate.json"]]) == OK
-    assert "valid" in capsys.readouterr().out
+    status = approve_and_verify(status["run"]["run_id"], capsys)
     card = Path(status["documents"]["model-card.md"]).read_text()
     assert "Target: `wage` (regression)" in card and "| mae |" in card
 
     # a challenger predicting the median wage for everyone has larger errors: the paired tests say so, it is refused
     from sklearn.dummy import DummyRegressor
 
-    from certification import tracking
-
     train = pd.read_csv(tmp_path / "cps" / "cps_train.csv")
     weak = DummyRegressor(strategy="median").fit(train[CPS_FEATURES], train["wage"])
-    tracking.register_model(
-        settings(), weak, CPS_MODEL, "candidate", train[CPS_FEATURES].head(3), run_name="cps-median"
-    )
-    code = main(["--json", "run", str(spec_path), "--submitted-by", "dana"])
-    status, results = cli_verdict(capsys.readouterr().out, code)
-    champion = results["evaluation.champion_challenger"]
-    assert code == NOT_CERTIFIED and champion["status"] == "fail", champion
-    measured = champion["measured"]
+    measured = challenge(spec_path, weak, CPS_MODEL, train[CPS_FEATURES].head(3), capsys)
     assert measured["metric"] == "mae" and measured["champion_version"] == "1"
     assert measured["difference_challenger_minus_champion"]["difference"] == pytest.approx(
         skm.mean_absolute_error(y, weak.predict(evaluation[CPS_FEATURES])) - reference["mae"], rel=1e-9

@@ -84,3 +84,14 @@ def test_yaml_syntax_error_and_missing_file(tmp_path: Path) -> None:
 def test_unknown_override_is_refused(write_spec) -> None:
     with pytest.raises(SpecError, match="unknown override"):
         load_spec(write_spec(), {"threshold": "0"})
+
+
+def test_every_metric_a_spec_may_bound_is_one_the_pipeline_measures() -> None:
+    """The spec's metric names (typed literals, checked without importing numpy) and the statistics' lists agree;
+    the calibration measures come from evaluation.calibration."""
+    from certification.spec import TASK_METRICS
+    from certification.stats import METRICS, MULTICLASS_METRICS, REGRESSION_METRICS
+
+    assert TASK_METRICS["binary"] == {*METRICS, "ece"}
+    assert TASK_METRICS["multiclass"] == {*MULTICLASS_METRICS, "ece"}
+    assert TASK_METRICS["regression"] == {*REGRESSION_METRICS, "calibration_error", "calibration_slope"}
