@@ -44,13 +44,15 @@ def write_documents(
     if certificate:
         document = certificate["document_json"]
         (folder / "certificate.json").write_text(json.dumps(document, indent=2, sort_keys=True))
-        figures = [
-            path
-            for result in status["results"]
-            if result["check_id"].startswith(CERTIFICATE_FIGURES)
-            for path in result["evidence"]
-            if path.endswith(".png")
-        ]
+        figures = list(  # once each: checks share a chart (equalized odds and equal opportunity: the TPR)
+            dict.fromkeys(
+                path
+                for result in status["results"]
+                if result["check_id"].startswith(CERTIFICATE_FIGURES)
+                for path in result["evidence"]
+                if path.endswith(".png")
+            )
+        )
         (folder / "certificate.html").write_text(
             ENV.get_template("certificate.html").render(
                 c=document, sha256=certificate["sha256"], figures=figures, monitoring=status.get("monitoring")
