@@ -13,20 +13,21 @@ GROUP_METRICS = ("selection_rate", "tpr", "fpr", "accuracy")
 REGRESSION_GROUP_METRICS = ("mean_prediction", "mae")
 
 
-def _regression(comparison: dict[str, Any]) -> bool:
-    return comparison.get("task") == "regression"
+def _task(comparison: dict[str, Any]) -> str:
+    """The task of the model a window comparison judges (profile.compare names it unless the model is binary)."""
+    return str(comparison.get("task", "binary"))
 
 
 def _metrics(comparison: dict[str, Any]) -> tuple[str, ...]:
-    if comparison.get("task") == "multiclass":  # accuracy and the share predicted in each class
+    if _task(comparison) == "multiclass":  # accuracy and the share predicted in each class
         return ("accuracy", *(f"predicted {c}" for c in comparison["classes"]))
-    return REGRESSION_GROUP_METRICS if _regression(comparison) else GROUP_METRICS
+    return REGRESSION_GROUP_METRICS if _task(comparison) == "regression" else GROUP_METRICS
 
 
 def _scale(comparison: dict[str, Any]) -> float:
     """What a gap is measured in: rate points for a classifier, the certified MAE for a regressor (so that one
     fraction, max_fairness_gap_increase, reads the same for a wage and for a claim amount)."""
-    return comparison["baseline_performance"]["mae"]["value"] if _regression(comparison) else 1.0
+    return comparison["baseline_performance"]["mae"]["value"] if _task(comparison) == "regression" else 1.0
 
 
 def group_rates(comparison: dict[str, Any], min_rows: int) -> list[dict[str, Any]]:
@@ -91,8 +92,8 @@ def judge(comparison: dict[str, Any], drift: dict[str, Any] | None, policy: Moni
         breaches.append(f"prediction drift: score PSI {score_psi:.3f} > {policy.max_score_psi}")
     live, certified = comparison["performance"], comparison["baseline_performance"]
     if live["rows"] >= policy.min_labelled_rows:
-        breaches += _performance(live, certified, policy, comparison.get("task", "binary"))
-    unit = " of the certified MAE" if _regression(comparison) else ""
+        breaches += _performance(live, certified, policy, _task(comparison))
+    unit = " of the certified MAE" if _task(comparison) == "regression" else ""
     breaches += [
         f"fairness: {g['attribute']} {g['metric']} gap {g['window_gap']:.4g} vs {g['baseline_gap']:.4g} certified "
         f"(+{g['increase']:.3f}{unit} > {policy.max_fairness_gap_increase}; most changed: {g['most_changed']})"
@@ -129,7 +130,7 @@ def _performance(
 
 
 def _prediction_text(comparison: dict[str, Any]) -> str:
-    prediction, task = comparison["prediction"], comparison.get("task", "binary")
+    prediction, task = comparison["prediction"], _task(comparison)
     if task == "regression":
         return (
             f"Predictions: PSI {prediction['score_psi']:.3f}; mean {prediction['mean_prediction']:.4g} vs "
@@ -164,7 +165,7 @@ def root_cause(
         "changed": None if shift is None else shift > policy.max_calibration_shift,
     }
     prediction = comparison["prediction"]
-    measure = "mae" if _regression(comparison) else "accuracy"
+    measure = "mae" if _task(comparison) == "regression" else "accuracy"
     accuracy = comparison["performance"][measure]["value"]
     gaps = fairness_gaps(comparison, policy.min_group_rows)
     text = [

@@ -144,7 +144,7 @@ def membership_inference(
         BlackBoxRegressor(looked_up, input_shape=(1,))
         if regression
         else BlackBoxClassifier(
-            probabilities, input_shape=(1,), nb_classes=probabilities(np.zeros((1, 1))).shape[1]
+            probabilities, input_shape=(1,), nb_classes=output.shape[1] if output.ndim == 2 else 2
         )
     )
     x = np.arange(len(sample.rows), dtype=np.float32)[:, None]
